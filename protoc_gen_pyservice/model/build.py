@@ -1,0 +1,334 @@
+"""The only code that walks descriptors: a CodeGeneratorRequest's files -> the typed model."""
+
+from collections.abc import Sequence
+
+from google.protobuf import descriptor_pb2 as d
+from protoc_gen_pyservice.errors import GenerationError
+from protoc_gen_pyservice.model import comments as paths
+from protoc_gen_pyservice.model import extensions, naming, rules
+from protoc_gen_pyservice.model.comments import Comments
+from protoc_gen_pyservice.model.extensions import OptionReader
+from protoc_gen_pyservice.model.nodes import (
+    Doc,
+    Enum,
+    EnumValue,
+    Field,
+    FieldType,
+    File,
+    Idempotency,
+    Kind,
+    MapEntry,
+    Message,
+    Method,
+    Oneof,
+    Service,
+    TypeRef,
+)
+from protoc_gen_pyservice.model.symbols import SymbolIndex
+from protoc_gen_pyservice.options import Options
+
+# Names a generated client defines itself; an RPC with one of these names gets a suffix.
+CLIENT_RESERVED = frozenset({"close", "connect", "channel"})
+
+_EDITION_DEFAULT_PRESENCE = d.FeatureSet.EXPLICIT
+_IDEMPOTENCY = {
+    d.MethodOptions.IDEMPOTENCY_UNKNOWN: Idempotency.UNKNOWN,
+    d.MethodOptions.NO_SIDE_EFFECTS: Idempotency.NO_SIDE_EFFECTS,
+    d.MethodOptions.IDEMPOTENT: Idempotency.IDEMPOTENT,
+}
+
+
+class ModelBuilder:
+    """Builds File models for the files to generate, resolving names through one index."""
+
+    def __init__(self, files: Sequence[d.FileDescriptorProto], options: Options) -> None:
+        self._symbols = SymbolIndex(files)
+        self._reader = OptionReader(files)
+        self._options = options
+
+    def file(self, proto: d.FileDescriptorProto) -> File:
+        builder = _FileBuilder(proto, self._symbols, self._reader, self._options)
+        return builder.build()
+
+
+class _FileBuilder:
+    def __init__(
+        self,
+        proto: d.FileDescriptorProto,
+        symbols: SymbolIndex,
+        reader: OptionReader,
+        options: Options,
+    ) -> None:
+        self._proto = proto
+        self._symbols = symbols
+        self._reader = reader
+        self._options = options
+        self._comments = Comments(proto.source_code_info)
+        self._prefix = f"{proto.package}." if proto.package else ""
+
+    def build(self) -> File:
+        proto = self._proto
+        services = tuple(
+            self._service(service, (paths.FILE_SERVICE, index))
+            for index, service in enumerate(proto.service)
+        )
+        _check_unique_top_level_names(proto.name, services)
+        return File(
+            proto_path=proto.name,
+            package=proto.package,
+            pb2_module=naming.pb2_module(proto.name),
+            services=services,
+            messages=tuple(
+                self._message(message, self._prefix, (paths.FILE_MESSAGE, index))
+                for index, message in enumerate(proto.message_type)
+            ),
+            enums=tuple(
+                self._enum(enum, self._prefix, (paths.FILE_ENUM, index))
+                for index, enum in enumerate(proto.enum_type)
+            ),
+            dependencies=tuple(proto.dependency),
+        )
+
+    def _element(self, full_name: str) -> str:
+        return f"{self._proto.name}: {full_name}"
+
+    # Services
+
+    def _service(self, service: d.ServiceDescriptorProto, path: paths.Path) -> Service:
+        full_name = self._prefix + service.name
+        service_options = self._reader.get(service.options, extensions.PYSERVICE_SERVICE)
+        servicer_names: set[str] = set()
+        client_names: set[str] = set(CLIENT_RESERVED)
+        methods = tuple(
+            self._method(
+                method,
+                full_name,
+                service_options,
+                servicer_names,
+                client_names,
+                (*path, paths.SERVICE_METHOD, index),
+            )
+            for index, method in enumerate(service.method)
+        )
+        return Service(
+            name=service.name,
+            full_name=full_name,
+            base_class=f"{service.name}Base",
+            client_class=f"{service.name}Client",
+            register_function=f"add_{naming.snake_case(service.name)}_to_server",
+            methods=methods,
+            doc=self._comments.doc(path),
+            deprecated=service.options.deprecated,
+        )
+
+    def _method(
+        self,
+        method: d.MethodDescriptorProto,
+        service_name: str,
+        service_options: object,
+        servicer_names: set[str],
+        client_names: set[str],
+        path: paths.Path,
+    ) -> Method:
+        element = self._element(f"{service_name}.{method.name}")
+        method_options = self._reader.get(method.options, extensions.PYSERVICE_METHOD)
+        kind = _kind(method)
+        python_name = naming.attribute(naming.snake_case(method.name))
+        idempotency = _IDEMPOTENCY[method.options.idempotency_level]
+        retryable = (
+            method_options.retryable
+            if method_options is not None and method_options.HasField("retryable")
+            else idempotency is not Idempotency.UNKNOWN
+        )
+        return Method(
+            name=method.name,
+            path=f"/{service_name}/{method.name}",
+            servicer_name=naming.unique(python_name, servicer_names),
+            client_name=naming.unique(python_name, client_names),
+            kind=kind,
+            request=self._type(method.input_type, element, "request type"),
+            response=self._type(method.output_type, element, "response type"),
+            doc=self._comments.doc(path),
+            timeout=self._timeout(element, kind, method_options, service_options),
+            idempotency=idempotency,
+            retryable=retryable,
+            validate_request=not (
+                _flag(method_options, "skip_validation")
+                or _flag(service_options, "skip_validation")
+            ),
+            public=_flag(method_options, "public"),
+            deprecated=method.options.deprecated,
+        )
+
+    def _timeout(
+        self, element: str, kind: Kind, method_options: object, service_options: object
+    ) -> float | None:
+        for options, where in (
+            (method_options, "pyservice.method"),
+            (service_options, "pyservice.service"),
+        ):
+            if options is not None and options.HasField("timeout"):  # type: ignore[attr-defined]
+                timeout = options.timeout  # type: ignore[attr-defined]
+                seconds = timeout.seconds + timeout.nanos / 1e9
+                if timeout.seconds < 0 or not 0 <= timeout.nanos < 1_000_000_000 or seconds <= 0:
+                    raise GenerationError(
+                        element, f"({where}).timeout must be a positive, normalised duration"
+                    )
+                return float(seconds)
+        if kind.server_streaming:
+            return None
+        return self._options.default_timeout
+
+    def _type(self, type_name: str, element: str, what: str) -> TypeRef:
+        ref = self._symbols.lookup(type_name)
+        if ref is None:
+            raise GenerationError(element, f"{what} {type_name!r} is not defined in the request")
+        return ref
+
+    # Messages and enums
+
+    def _message(self, message: d.DescriptorProto, prefix: str, path: paths.Path) -> Message:
+        full_name = prefix + message.name
+        element = self._element(full_name)
+        ref = self._type("." + full_name, element, "message")
+        map_entries = {
+            f"{full_name}.{nested.name}": nested
+            for nested in message.nested_type
+            if nested.options.map_entry
+        }
+        fields = tuple(
+            self._field(field, message, map_entries, element, (*path, paths.MESSAGE_FIELD, index))
+            for index, field in enumerate(message.field)
+        )
+        oneofs = tuple(
+            Oneof(
+                name=oneof.name,
+                field_names=tuple(
+                    field.name
+                    for field in message.field
+                    if field.HasField("oneof_index") and field.oneof_index == index
+                ),
+                required=bool(self._reader.get(oneof.options, extensions.VALIDATE_REQUIRED)),
+                doc=self._comments.doc((*path, paths.MESSAGE_ONEOF, index)),
+            )
+            for index, oneof in enumerate(message.oneof_decl)
+            if not _is_synthetic_oneof(message, index)
+        )
+        return Message(
+            ref=ref,
+            fields=fields,
+            oneofs=oneofs,
+            messages=tuple(
+                self._message(nested, full_name + ".", (*path, paths.MESSAGE_NESTED, index))
+                for index, nested in enumerate(message.nested_type)
+                if not nested.options.map_entry
+            ),
+            enums=tuple(
+                self._enum(enum, full_name + ".", (*path, paths.MESSAGE_ENUM, index))
+                for index, enum in enumerate(message.enum_type)
+            ),
+            doc=self._comments.doc(path),
+            validation_disabled=bool(
+                self._reader.get(message.options, extensions.VALIDATE_DISABLED)
+            ),
+            validation_ignored=bool(self._reader.get(message.options, extensions.VALIDATE_IGNORED)),
+        )
+
+    def _field(
+        self,
+        field: d.FieldDescriptorProto,
+        message: d.DescriptorProto,
+        map_entries: dict[str, d.DescriptorProto],
+        element: str,
+        path: paths.Path | None,
+    ) -> Field:
+        field_element = f"{element}.{field.name}"
+        field_type = FieldType(d.FieldDescriptorProto.Type.Name(field.type)[5:].lower())
+        type_ref = None
+        map_entry = None
+        if field_type in (FieldType.MESSAGE, FieldType.ENUM, FieldType.GROUP):
+            type_ref = self._type(field.type_name, field_element, "field type")
+            entry = map_entries.get(type_ref.proto_name)
+            if entry is not None:
+                key, value = entry.field
+                map_entry = MapEntry(
+                    key=self._field(key, entry, {}, field_element, None),
+                    value=self._field(value, entry, {}, field_element, None),
+                )
+        in_real_oneof = field.HasField("oneof_index") and not field.proto3_optional
+        raw_rules = self._reader.get(field.options, extensions.VALIDATE_RULES)
+        return Field(
+            name=field.name,
+            number=field.number,
+            type=field_type,
+            type_ref=type_ref,
+            repeated=field.label == d.FieldDescriptorProto.LABEL_REPEATED,
+            map_entry=map_entry,
+            oneof=message.oneof_decl[field.oneof_index].name if in_real_oneof else None,
+            has_presence=self._has_presence(field, message),
+            rules=rules.field_rules(raw_rules) if raw_rules is not None else None,
+            doc=self._comments.doc(path) if path is not None else Doc(),
+            deprecated=field.options.deprecated,
+        )
+
+    def _has_presence(self, field: d.FieldDescriptorProto, message: d.DescriptorProto) -> bool:
+        if field.label == d.FieldDescriptorProto.LABEL_REPEATED:
+            return False
+        if field.type in (d.FieldDescriptorProto.TYPE_MESSAGE, d.FieldDescriptorProto.TYPE_GROUP):
+            return True
+        if field.HasField("oneof_index"):
+            return True
+        syntax = self._proto.syntax or "proto2"
+        if syntax == "proto2":
+            return True
+        if syntax == "proto3":
+            return False
+        presence = (
+            field.options.features.field_presence
+            or message.options.features.field_presence
+            or self._proto.options.features.field_presence
+            or _EDITION_DEFAULT_PRESENCE
+        )
+        return presence != d.FeatureSet.IMPLICIT
+
+    def _enum(self, enum: d.EnumDescriptorProto, prefix: str, path: paths.Path) -> Enum:
+        full_name = prefix + enum.name
+        return Enum(
+            ref=self._type("." + full_name, self._element(full_name), "enum"),
+            values=tuple(
+                EnumValue(
+                    name=value.name,
+                    number=value.number,
+                    doc=self._comments.doc((*path, paths.ENUM_VALUE, index)),
+                )
+                for index, value in enumerate(enum.value)
+            ),
+            doc=self._comments.doc(path),
+        )
+
+
+def _kind(method: d.MethodDescriptorProto) -> Kind:
+    if method.client_streaming:
+        return Kind.STREAM_STREAM if method.server_streaming else Kind.STREAM_UNARY
+    return Kind.UNARY_STREAM if method.server_streaming else Kind.UNARY_UNARY
+
+
+def _flag(options: object, name: str) -> bool:
+    return options is not None and bool(getattr(options, name))
+
+
+def _is_synthetic_oneof(message: d.DescriptorProto, index: int) -> bool:
+    members = [f for f in message.field if f.HasField("oneof_index") and f.oneof_index == index]
+    return bool(members) and all(f.proto3_optional for f in members)
+
+
+def _check_unique_top_level_names(proto_path: str, services: Sequence[Service]) -> None:
+    seen: dict[str, str] = {}
+    for service in services:
+        for name in (service.base_class, service.client_class, service.register_function):
+            if name in seen:
+                raise GenerationError(
+                    f"{proto_path}: {service.full_name}",
+                    f"generated name {name!r} clashes with the one generated for {seen[name]}",
+                )
+            seen[name] = service.full_name

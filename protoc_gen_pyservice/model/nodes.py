@@ -1,0 +1,193 @@
+"""The typed model the templates receive: plain frozen data, no descriptors, no code text."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import TypeAlias
+
+
+class Kind(enum.Enum):
+    """How requests and responses flow in an RPC; values name the runtime's adapters."""
+
+    UNARY_UNARY = "unary_unary"
+    UNARY_STREAM = "unary_stream"
+    STREAM_UNARY = "stream_unary"
+    STREAM_STREAM = "stream_stream"
+
+    @property
+    def client_streaming(self) -> bool:
+        return self in (Kind.STREAM_UNARY, Kind.STREAM_STREAM)
+
+    @property
+    def server_streaming(self) -> bool:
+        return self in (Kind.UNARY_STREAM, Kind.STREAM_STREAM)
+
+
+@dataclass(frozen=True, slots=True)
+class Doc:
+    """A proto comment, split into lines with the comment markers already removed."""
+
+    lines: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.lines)
+
+
+@dataclass(frozen=True, slots=True)
+class TypeRef:
+    """A message or enum as Python sees it: `qualname` inside `module`."""
+
+    proto_name: str  # full proto name without the leading dot: user.v1.UserUpdate.UpdateType
+    module: str  # the _pb2 module that defines it: user.v1.user_pb2
+    qualname: str  # the attribute path inside that module: UserUpdate.UpdateType
+
+
+RuleValue: TypeAlias = "bool | int | float | str | bytes | tuple[RuleValue, ...] | RuleSet"
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSet:
+    """The protoc-gen-validate rules of one family (`string`, `int32`, `repeated`, ...).
+
+    `values` keeps the declaration order of the rules message: (rule name, value) pairs, with
+    nested rule messages (`repeated.items`, `map.keys`) as RuleSets of their own.
+    """
+
+    family: str
+    values: tuple[tuple[str, RuleValue], ...] = ()
+
+    def get(self, name: str) -> RuleValue | None:
+        return next((value for key, value in self.values if key == name), None)
+
+
+@dataclass(frozen=True, slots=True)
+class FieldRules:
+    """Everything `(validate.rules)` says about one field."""
+
+    type_rules: RuleSet | None = None  # the `type` oneof: string, int32, repeated, map, any...
+    message_rules: RuleSet | None = None  # `message`: required, skip
+
+
+class FieldType(enum.Enum):
+    DOUBLE = "double"
+    FLOAT = "float"
+    INT64 = "int64"
+    UINT64 = "uint64"
+    INT32 = "int32"
+    FIXED64 = "fixed64"
+    FIXED32 = "fixed32"
+    BOOL = "bool"
+    STRING = "string"
+    GROUP = "group"
+    MESSAGE = "message"
+    BYTES = "bytes"
+    UINT32 = "uint32"
+    ENUM = "enum"
+    SFIXED32 = "sfixed32"
+    SFIXED64 = "sfixed64"
+    SINT32 = "sint32"
+    SINT64 = "sint64"
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    name: str  # as in the proto, which is also protoc's Python attribute name
+    number: int
+    type: FieldType
+    type_ref: TypeRef | None  # messages and enums
+    repeated: bool
+    map_entry: MapEntry | None
+    oneof: str | None  # the real (non-synthetic) oneof this field belongs to
+    # HasField works: messages, proto3 optional, oneof members, proto2 and editions' explicit.
+    has_presence: bool
+    rules: FieldRules | None
+    doc: Doc
+    deprecated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class MapEntry:
+    key: Field
+    value: Field
+
+
+@dataclass(frozen=True, slots=True)
+class Oneof:
+    name: str
+    field_names: tuple[str, ...]
+    required: bool  # (validate.required)
+    doc: Doc
+
+
+@dataclass(frozen=True, slots=True)
+class EnumValue:
+    name: str
+    number: int
+    doc: Doc
+
+
+@dataclass(frozen=True, slots=True)
+class Enum:
+    ref: TypeRef
+    values: tuple[EnumValue, ...]
+    doc: Doc
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    ref: TypeRef
+    fields: tuple[Field, ...]
+    oneofs: tuple[Oneof, ...]
+    messages: tuple[Message, ...]  # nested, map entries excluded
+    enums: tuple[Enum, ...]
+    doc: Doc
+    validation_disabled: bool = False  # (validate.disabled)
+    validation_ignored: bool = False  # (validate.ignored)
+
+
+class Idempotency(enum.Enum):
+    UNKNOWN = "unknown"
+    NO_SIDE_EFFECTS = "no_side_effects"
+    IDEMPOTENT = "idempotent"
+
+
+@dataclass(frozen=True, slots=True)
+class Method:
+    name: str  # proto name: GetUser
+    path: str  # /user.v1.UserService/GetUser
+    servicer_name: str  # the handler's Python name on the base class: get_user
+    client_name: str  # the coroutine's Python name on the client: get_user
+    kind: Kind
+    request: TypeRef
+    response: TypeRef
+    doc: Doc
+    timeout: float | None  # default client deadline in seconds
+    idempotency: Idempotency
+    retryable: bool
+    validate_request: bool
+    public: bool
+    deprecated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    name: str  # proto name: UserService
+    full_name: str  # user.v1.UserService
+    base_class: str  # UserServiceBase
+    client_class: str  # UserServiceClient
+    register_function: str  # add_user_service_to_server
+    methods: tuple[Method, ...]
+    doc: Doc
+    deprecated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class File:
+    proto_path: str  # user/v1/user.proto
+    package: str
+    pb2_module: str  # user.v1.user_pb2
+    services: tuple[Service, ...]
+    messages: tuple[Message, ...]
+    enums: tuple[Enum, ...]
+    dependencies: tuple[str, ...] = field(default=())

@@ -1,0 +1,61 @@
+"""The pure core: generate(request) -> response. No I/O here."""
+
+import os
+import sys
+import traceback
+
+from google.protobuf.compiler import plugin_pb2
+from protoc_gen_pyservice.errors import GenerationError
+from protoc_gen_pyservice.model.build import ModelBuilder
+from protoc_gen_pyservice.options import parse_options
+from protoc_gen_pyservice.render.outputs import RenderedFile, render_file
+from protoc_gen_pyservice.response import error_response, files_response
+
+BUG_REPORT_HINT = (
+    "please report this bug to protoc-gen-pyservice with the request "
+    "(save it with PYSERVICE_DUMP_REQUEST=request.bin; set PYSERVICE_DEBUG=1 for a traceback)"
+)
+
+
+def generate(request: plugin_pb2.CodeGeneratorRequest) -> plugin_pb2.CodeGeneratorResponse:
+    """Everything the plugin does, as one function of the request."""
+    try:
+        return _generate(request)
+    except GenerationError as error:
+        return error_response(str(error))
+    except Exception as error:  # any bug must still become a response
+        if os.environ.get("PYSERVICE_DEBUG"):
+            traceback.print_exc(file=sys.stderr)
+        return error_response(f"internal error: {type(error).__name__}: {error}; {BUG_REPORT_HINT}")
+
+
+def _generate(request: plugin_pb2.CodeGeneratorRequest) -> plugin_pb2.CodeGeneratorResponse:
+    options = parse_options(request.parameter)
+    _check_request(request)
+    by_name = {file.name: file for file in request.proto_file}
+    builder = ModelBuilder(request.proto_file, options)
+    rendered: list[RenderedFile] = []
+    for name in sorted(set(request.file_to_generate)):
+        model = builder.file(by_name[name])
+        rendered.extend(render_file(model, options, request.parameter))
+    return files_response(rendered)
+
+
+def _check_request(request: plugin_pb2.CodeGeneratorRequest) -> None:
+    """A request that parses but cannot be right: name the file that is missing or repeated."""
+    seen: set[str] = set()
+    for file in request.proto_file:
+        if not file.name:
+            raise GenerationError("request", "a proto_file has no name")
+        if file.name in seen:
+            raise GenerationError(file.name, "appears twice in proto_file")
+        for dependency in file.dependency:
+            if dependency not in seen:
+                raise GenerationError(
+                    file.name,
+                    f"imports {dependency!r}, which is not before it in proto_file",
+                )
+        seen.add(file.name)
+    for name in request.file_to_generate:
+        if name not in seen:
+            raise GenerationError(name, "is in file_to_generate but not in proto_file")

@@ -1,0 +1,50 @@
+"""The protoc-facing shell: CodeGeneratorRequest on stdin -> CodeGeneratorResponse on stdout."""
+
+import os
+import sys
+
+from google.protobuf.compiler import plugin_pb2
+from google.protobuf.message import DecodeError
+
+
+def main() -> int:
+    data = sys.stdin.buffer.read()
+    dump_path = os.environ.get("PYSERVICE_DUMP_REQUEST")
+    if dump_path:
+        with open(dump_path, "wb") as dump:
+            dump.write(data)
+    if not data:
+        print(
+            "protoc-gen-pyservice: no CodeGeneratorRequest on stdin (run me from protoc or buf)",
+            file=sys.stderr,
+        )
+        return 1
+    request = plugin_pb2.CodeGeneratorRequest()
+    try:
+        request.ParseFromString(data)
+    except DecodeError as error:
+        print(
+            f"protoc-gen-pyservice: stdin is not a CodeGeneratorRequest ({len(data)} bytes):",
+            error,
+            file=sys.stderr,
+        )
+        return 1
+    response = _respond(request)
+    sys.stdout.buffer.write(response.SerializeToString())
+    sys.stdout.buffer.flush()
+    return 0
+
+
+def _respond(request: plugin_pb2.CodeGeneratorRequest) -> plugin_pb2.CodeGeneratorResponse:
+    try:
+        # Imported after parsing so a bad invocation answers fast.
+        from protoc_gen_pyservice.pipeline import generate
+    except Exception as error:  # a broken install must still answer protoc
+        return plugin_pb2.CodeGeneratorResponse(
+            error=f"internal error: cannot load the generator: {error!r}"
+        )
+    return generate(request)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""The small filters templates may call; registered once in environment.py."""
+
+import textwrap
+
+from protoc_gen_pyservice.model.nodes import Doc
+
+# Generated code is formatted for this line length (ruff's setting in pyproject.toml).
+LINE_LENGTH = 100
+
+
+def pyrepr(value: object) -> str:
+    """A Python literal for a value; rule values reach generated code only through this.
+
+    Strings prefer double quotes, as ruff-format writes them.
+    """
+    literal = repr(value)
+    if isinstance(value, str) and '"' not in value:
+        return '"' + literal[1:-1].replace("\\'", "'") + '"'
+    return literal
+
+
+def docstring(doc: Doc, indent: int, fallback: str = "") -> str:
+    """A triple-quoted docstring for a proto comment, safe whatever the comment contains.
+
+    Output is already in ruff-format's canonical shape: stripped, dedented, closing quotes on
+    their own line when multi-line, long lines wrapped to fit the line length.
+    """
+    lines = list(doc.lines) if doc else [fallback]
+    lines = [_escape(line) for line in _dedent_body(lines)]
+    width = LINE_LENGTH - indent
+    wrapped: list[str] = []
+    for number, line in enumerate(lines):
+        limit = width - (3 if number == 0 else 0) - (3 if len(lines) == 1 else 0)
+        wrapped.extend(_wrap(line, limit))
+    if len(wrapped) == 1:
+        return f'"""{_guard_edges(wrapped[0])}"""'
+    pad = " " * indent
+    body = "\n".join(f"{pad}{line}" if line else "" for line in wrapped[1:])
+    return f'"""{_guard_start(wrapped[0])}\n{body}\n{pad}"""'
+
+
+def _dedent_body(lines: list[str]) -> list[str]:
+    first, rest = lines[0].strip(), textwrap.dedent("\n".join(lines[1:])).split("\n")
+    return [first, *rest] if len(lines) > 1 else [first]
+
+
+def _escape(line: str) -> str:
+    line = line.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+    return "".join(
+        char if char.isprintable() else char.encode("unicode_escape").decode("ascii")
+        for char in line
+    )
+
+
+def _guard_start(text: str) -> str:
+    # A leading quote would merge with the opening quotes.
+    return "\\" + text if text.startswith('"') else text
+
+
+def _guard_edges(text: str) -> str:
+    text = _guard_start(text)
+    # A trailing quote (or escaping backslash) would merge with the closing quotes.
+    return text[:-1] + '\\"' if text.endswith('"') and not text.endswith('\\"') else text
+
+
+def _wrap(line: str, width: int) -> list[str]:
+    if len(line) <= width:
+        return [line]
+    leading = line[: len(line) - len(line.lstrip())]
+    return textwrap.wrap(
+        line,
+        width=width,
+        initial_indent="",
+        subsequent_indent=leading,
+        break_long_words=False,
+        break_on_hyphens=False,
+    ) or [line]
+
+
+def subscript(head: str, items: list[str], indent: int, trailer: str = "") -> str:
+    """`head[a, b]` laid out as ruff-format would at this indent (without the indent itself)."""
+    flat = f"{head}[{', '.join(items)}]{trailer}"
+    if indent + len(flat) <= LINE_LENGTH:
+        return flat
+    pad = " " * (indent + 4)
+    inner = ", ".join(items)
+    if indent + 4 + len(inner) <= LINE_LENGTH:
+        return f"{head}[\n{pad}{inner}\n{' ' * indent}]{trailer}"
+    lines = "".join(f"{pad}{item},\n" for item in items)
+    return f"{head}[\n{lines}{' ' * indent}]{trailer}"

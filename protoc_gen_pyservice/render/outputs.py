@@ -1,0 +1,109 @@
+"""The output kinds: which files each proto file yields, and what each template receives."""
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from protoc_gen_pyservice import __version__
+from protoc_gen_pyservice.model import naming
+from protoc_gen_pyservice.model.nodes import Doc, File, Kind
+from protoc_gen_pyservice.options import Options
+from protoc_gen_pyservice.render.environment import environment
+from protoc_gen_pyservice.render.imports import ModuleScope, import_block
+
+# The runtime API generated code is written against; the runtime checks it at import.
+RUNTIME_API = 1
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedFile:
+    name: str
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class _OutputKind:
+    suffix: str
+    template: str
+    enabled: Callable[[Options], bool]
+    applies: Callable[[File], bool]
+    context: Callable[[File], dict[str, Any]]
+
+
+def _service_context(file: File) -> dict[str, Any]:
+    methods = [method for service in file.services for method in service.methods]
+    scope = ModuleScope(ref.module for m in methods for ref in (m.request, m.response))
+    streaming = any(m.kind is not Kind.UNARY_UNARY for m in methods)
+    return {
+        "scope": scope,
+        "imports": import_block(
+            stdlib=["from collections.abc import AsyncIterator"] if streaming else [],
+            third_party=["import grpc", "from protoc_gen_pyservice import runtime"],
+            scope=scope,
+        ),
+        "module_doc": Doc((f"Async gRPC servicer base classes for {file.proto_path}.",)),
+    }
+
+
+def _client_context(file: File) -> dict[str, Any]:
+    methods = [method for service in file.services for method in service.methods]
+    scope = ModuleScope(ref.module for m in methods for ref in (m.request, m.response))
+    stdlib = []
+    if any(m.kind is not Kind.UNARY_UNARY for m in methods):
+        stdlib.append("from collections.abc import AsyncIterator")
+    if any(m.kind.client_streaming for m in methods):
+        stdlib.append("from collections.abc import Iterator")
+    return {
+        "scope": scope,
+        "imports": import_block(
+            stdlib=_merge_from_imports(stdlib),
+            third_party=["from protoc_gen_pyservice import runtime"],
+            scope=scope,
+        ),
+        "module_doc": Doc((f"Typed async gRPC clients for {file.proto_path}.",)),
+    }
+
+
+def _merge_from_imports(lines: list[str]) -> list[str]:
+    """`from m import a` + `from m import b` -> `from m import a, b`, as isort writes them."""
+    names: dict[str, set[str]] = {}
+    for line in lines:
+        _, module, _, name = line.split()
+        names.setdefault(module, set()).add(name)
+    return [f"from {module} import {', '.join(sorted(found))}" for module, found in names.items()]
+
+
+OUTPUT_KINDS = (
+    _OutputKind(
+        suffix="service",
+        template="service.py.j2",
+        enabled=lambda options: options.service,
+        applies=lambda file: bool(file.services),
+        context=_service_context,
+    ),
+    _OutputKind(
+        suffix="client",
+        template="client.py.j2",
+        enabled=lambda options: options.client,
+        applies=lambda file: bool(file.services),
+        context=_client_context,
+    ),
+)
+
+
+def render_file(file: File, options: Options, parameter: str) -> Iterator[RenderedFile]:
+    """Every output the options ask for that applies to this proto file."""
+    env = environment()
+    for kind in OUTPUT_KINDS:
+        if not (kind.enabled(options) and kind.applies(file)):
+            continue
+        template = env.get_template(kind.template)
+        content = template.render(
+            file=file,
+            options=options,
+            version=__version__,
+            parameter=parameter,
+            runtime_api=RUNTIME_API,
+            **kind.context(file),
+        )
+        yield RenderedFile(name=naming.output_path(file.proto_path, kind.suffix), content=content)
