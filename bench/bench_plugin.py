@@ -256,8 +256,10 @@ def build_contenders(bin_dir: Path, noop_wrapper: Path) -> list[Contender]:
         Contender(
             OURS,
             "protoc-gen-pyservice",
-            (f"--plugin=protoc-gen-pyservice={bin_dir / 'protoc-gen-pyservice'}",
-             f"--pyservice_out={OUT}"),
+            (
+                f"--plugin=protoc-gen-pyservice={bin_dir / 'protoc-gen-pyservice'}",
+                f"--pyservice_out={OUT}",
+            ),
         ),
         Contender(
             "grpcio-tools",
@@ -267,14 +269,20 @@ def build_contenders(bin_dir: Path, noop_wrapper: Path) -> list[Contender]:
         Contender(
             "mypy-protobuf",
             "protoc-gen-mypy + protoc-gen-mypy_grpc (.pyi only)",
-            (f"--plugin=protoc-gen-mypy={mypy}", f"--mypy_out={OUT}",
-             f"--plugin=protoc-gen-mypy_grpc={mypy_grpc}", f"--mypy_grpc_out={OUT}"),
+            (
+                f"--plugin=protoc-gen-mypy={mypy}",
+                f"--mypy_out={OUT}",
+                f"--plugin=protoc-gen-mypy_grpc={mypy_grpc}",
+                f"--mypy_grpc_out={OUT}",
+            ),
         ),
         Contender(
             "betterproto2",
             "protoc-gen-python_betterproto2, async client + server",
-            (f"--plugin=protoc-gen-python_betterproto2={betterproto2}",
-             f"--python_betterproto2_out=client_generation=async,server_generation=async:{OUT}"),
+            (
+                f"--plugin=protoc-gen-python_betterproto2={betterproto2}",
+                f"--python_betterproto2_out=client_generation=async,server_generation=async:{OUT}",
+            ),
         ),
         Contender(
             "protoc-only",
@@ -291,22 +299,34 @@ def build_contenders(bin_dir: Path, noop_wrapper: Path) -> list[Contender]:
 def protoc_command(workload: Workload, contender: Contender, out_dir: Path) -> list[str]:
     includes = [f"--proto_path={path}" for path in workload.include_dirs]
     files = [str(path) for path in workload.files]
-    return [sys.executable, "-m", "grpc_tools.protoc", *includes,
-            *contender.protoc_args(out_dir), *files]
+    return [
+        sys.executable,
+        "-m",
+        "grpc_tools.protoc",
+        *includes,
+        *contender.protoc_args(out_dir),
+        *files,
+    ]
 
 
 def count_files(directory: Path) -> int:
     return sum(len(names) for _, _, names in os.walk(directory))
 
 
-def run_protoc(command: Sequence[str], out_dir: Path, cwd: Path,
-               env: dict[str, str]) -> RunOutcome:
+def run_protoc(command: Sequence[str], out_dir: Path, cwd: Path, env: dict[str, str]) -> RunOutcome:
     """Time one protoc subprocess; out_dir must not exist yet and is removed after."""
     out_dir.mkdir(parents=True)
     start = time.perf_counter()
     # Own session, so that a hung plugin can be killed together with protoc.
-    with subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True, start_new_session=True) as process:
+    with subprocess.Popen(
+        command,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    ) as process:
         try:
             _, stderr = process.communicate(timeout=RUN_TIMEOUT_S)
             returncode = process.returncode
@@ -337,13 +357,22 @@ def failure_summary(outcome: RunOutcome) -> str:
 
 def ours_workload(grpc_include: Path) -> Workload:
     files = (REPO_ROOT / "proto/user/v1/user.proto", REPO_ROOT / "proto/common/v1/errors.proto")
-    includes = (REPO_ROOT / "proto", REPO_ROOT / "protoc_gen_pyservice/proto",
-                REPO_ROOT / "third_party", grpc_include)
+    includes = (
+        REPO_ROOT / "proto",
+        REPO_ROOT / "protoc_gen_pyservice/proto",
+        REPO_ROOT / "third_party",
+        grpc_include,
+    )
     notes = [f"missing: {path.relative_to(REPO_ROOT)}" for path in files if not path.is_file()]
     if not (REPO_ROOT / "third_party/validate/validate.proto").is_file():
         notes.append("missing third_party/validate/validate.proto (run `pyservice fetch-protos`)")
-    return Workload("ours", "proto/user/v1/user.proto + proto/common/v1/errors.proto",
-                    includes, files, tuple(notes))
+    return Workload(
+        "ours",
+        "proto/user/v1/user.proto + proto/common/v1/errors.proto",
+        includes,
+        files,
+        tuple(notes),
+    )
 
 
 def googleapis_files() -> tuple[Path, list[Path]]:
@@ -355,8 +384,9 @@ def googleapis_files() -> tuple[Path, list[Path]]:
     return root, files
 
 
-def compile_error(files: Sequence[Path], includes: Sequence[Path], scratch: Path,
-                  env: dict[str, str]) -> str | None:
+def compile_error(
+    files: Sequence[Path], includes: Sequence[Path], scratch: Path, env: dict[str, str]
+) -> str | None:
     """None if protoc parses ``files`` together, else its first stderr line."""
     check = Workload("check", "", tuple(includes), tuple(files))
     contender = Contender("check", "", (f"--descriptor_set_out={OUT}/check.binpb",))
@@ -410,14 +440,20 @@ def record(tally: Tally, outcome: RunOutcome) -> None:
     tally.seconds.append(outcome.seconds)
 
 
-def run_sample(workload: Workload, contender: Contender, label: str, scratch: Path,
-               env: dict[str, str]) -> RunOutcome:
+def run_sample(
+    workload: Workload, contender: Contender, label: str, scratch: Path, env: dict[str, str]
+) -> RunOutcome:
     out_dir = scratch / workload.name / contender.name / label
     return run_protoc(protoc_command(workload, contender, out_dir), out_dir, scratch, env)
 
 
-def measure_workload(workload: Workload, contenders: Sequence[Contender], samples: int,
-                     scratch: Path, env: dict[str, str]) -> list[Tally]:
+def measure_workload(
+    workload: Workload,
+    contenders: Sequence[Contender],
+    samples: int,
+    scratch: Path,
+    env: dict[str, str],
+) -> list[Tally]:
     """One warm-up run per contender, then ``samples`` interleaved rounds.
 
     The warm-up fills the bytecode and page caches and weeds out contenders that
@@ -444,8 +480,11 @@ def progress(message: str) -> None:
 
 
 def summarize(tallies: Sequence[Tally]) -> list[Row]:
-    medians = {t.contender.name: statistics.median(t.seconds)
-               for t in tallies if t.failure is None and t.seconds}
+    medians = {
+        t.contender.name: statistics.median(t.seconds)
+        for t in tallies
+        if t.failure is None and t.seconds
+    }
     floor = medians.get(FLOOR)
     return [summarize_one(tally, medians.get(tally.contender.name), floor) for tally in tallies]
 
@@ -508,8 +547,15 @@ def render_row(row: Row) -> str:
     name = f"{row.name} (info)" if row.informative else row.name
     note = f"FAILED: {row.failure}" if row.failure else row.description
     files = "—" if row.files_written is None else str(row.files_written)
-    cells = [name, fmt_ms(row.median_s), fmt_ms(row.min_s), fmt_ratio(row.ratio),
-             fmt_delta_ms(row.delta_s), files, note]
+    cells = [
+        name,
+        fmt_ms(row.median_s),
+        fmt_ms(row.min_s),
+        fmt_ratio(row.ratio),
+        fmt_delta_ms(row.delta_s),
+        files,
+        note,
+    ]
     return "| " + " | ".join(table_cell(cell) for cell in cells) + " |"
 
 
@@ -563,7 +609,7 @@ def splice_section(document: str, section: str, source: Path) -> str:
         return document.rstrip("\n") + "\n\n" + block + "\n"
     if start == -1 or end == -1 or end < start:
         raise SystemExit(f"{source}: markers {START_MARKER} / {END_MARKER} are unbalanced")
-    return document[:start] + block + document[end + len(END_MARKER):]
+    return document[:start] + block + document[end + len(END_MARKER) :]
 
 
 def write_benchmarks(path: Path, section: str) -> None:
@@ -576,17 +622,32 @@ def write_benchmarks(path: Path, section: str) -> None:
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--samples", type=int, default=DEFAULT_SAMPLES,
-                        help=f"timed runs per contender and workload (default {DEFAULT_SAMPLES})")
-    parser.add_argument("--only", action="append", default=[], metavar="NAME",
-                        help="run only this contender or workload (repeatable; the floor "
-                             "always runs)")
-    parser.add_argument("--scratch-dir", type=Path, default=default_scratch_parent(),
-                        metavar="DIR",
-                        help="where the per-sample output dirs go (default: /dev/shm if "
-                             "writable, else the system temp dir)")
-    parser.add_argument("--write", action="store_true",
-                        help=f"replace the bench:plugin section of {BENCHMARKS_MD.name}")
+    parser.add_argument(
+        "--samples",
+        type=int,
+        default=DEFAULT_SAMPLES,
+        help=f"timed runs per contender and workload (default {DEFAULT_SAMPLES})",
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="run only this contender or workload (repeatable; the floor always runs)",
+    )
+    parser.add_argument(
+        "--scratch-dir",
+        type=Path,
+        default=default_scratch_parent(),
+        metavar="DIR",
+        help="where the per-sample output dirs go (default: /dev/shm if "
+        "writable, else the system temp dir)",
+    )
+    parser.add_argument(
+        "--write",
+        action="store_true",
+        help=f"replace the bench:plugin section of {BENCHMARKS_MD.name}",
+    )
     args = parser.parse_args(argv)
     if args.samples < 1:
         parser.error("--samples must be at least 1")
@@ -595,26 +656,30 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     return args
 
 
-def select(contenders: Sequence[Contender], workload_names: Sequence[str],
-           only: Sequence[str]) -> tuple[list[Contender], list[str]]:
+def select(
+    contenders: Sequence[Contender], workload_names: Sequence[str], only: Sequence[str]
+) -> tuple[list[Contender], list[str]]:
     """Apply --only: names may be contenders, workloads, or a mix of both."""
     contender_names = {c.name for c in contenders}
     wanted = set(only)
     unknown = wanted - contender_names - set(workload_names)
     if unknown:
         choices = ", ".join([*sorted(contender_names), *workload_names])
-        raise SystemExit(f"--only: unknown name(s) {', '.join(sorted(unknown))}; "
-                         f"choose from {choices}")
+        raise SystemExit(
+            f"--only: unknown name(s) {', '.join(sorted(unknown))}; choose from {choices}"
+        )
     picked_contenders = wanted & contender_names
     picked_workloads = wanted & set(workload_names)
-    chosen = [c for c in contenders
-              if not picked_contenders or c.name in picked_contenders or c.name == FLOOR]
+    chosen = [
+        c
+        for c in contenders
+        if not picked_contenders or c.name in picked_contenders or c.name == FLOOR
+    ]
     workloads = [w for w in workload_names if not picked_workloads or w in picked_workloads]
     return chosen, workloads
 
 
-def load_workload(name: str, grpc_include: Path, scratch: Path,
-                  env: dict[str, str]) -> Workload:
+def load_workload(name: str, grpc_include: Path, scratch: Path, env: dict[str, str]) -> Workload:
     if name == "ours":
         return ours_workload(grpc_include)
     return googleapis_workload(grpc_include, scratch, env)

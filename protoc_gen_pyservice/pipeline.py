@@ -5,6 +5,8 @@ import sys
 import traceback
 
 from google.protobuf.compiler import plugin_pb2
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
 from protoc_gen_pyservice.errors import GenerationError
 from protoc_gen_pyservice.model.build import ModelBuilder
 from protoc_gen_pyservice.options import parse_options
@@ -26,6 +28,11 @@ def generate(request: plugin_pb2.CodeGeneratorRequest) -> plugin_pb2.CodeGenerat
     except Exception as error:  # any bug must still become a response
         if os.environ.get("PYSERVICE_DEBUG"):
             traceback.print_exc(file=sys.stderr)
+        # Checked only now, so valid requests do not pay for the walk: protobuf hands out
+        # proto2 strings that are not UTF-8 as bytes, which breaks code far from the cause.
+        bad_text = _find_non_utf8_string(request)
+        if bad_text:
+            return error_response(f"{bad_text}: is not valid UTF-8")
         return error_response(f"internal error: {type(error).__name__}: {error}; {BUG_REPORT_HINT}")
 
 
@@ -39,6 +46,29 @@ def _generate(request: plugin_pb2.CodeGeneratorRequest) -> plugin_pb2.CodeGenera
         model = builder.file(by_name[name])
         rendered.extend(render_file(model, options, request.parameter))
     return files_response(rendered)
+
+
+def _find_non_utf8_string(request: plugin_pb2.CodeGeneratorRequest) -> str | None:
+    """Where in the request a string field holds bytes that are not UTF-8, if anywhere."""
+    for index, file in enumerate(request.proto_file):
+        found = _non_utf8_path(file)
+        if found is not None:
+            name = file.name if isinstance(file.name, str) else f"proto_file[{index}]"
+            return f"{name}: {found}"
+    return None
+
+
+def _non_utf8_path(message: Message) -> str | None:
+    for field, value in message.ListFields():
+        values = value if field.is_repeated else [value]
+        for item in values:
+            if field.type == FieldDescriptor.TYPE_MESSAGE:
+                inner = _non_utf8_path(item)
+                if inner is not None:
+                    return f"{field.name}.{inner}"
+            elif field.type == FieldDescriptor.TYPE_STRING and not isinstance(item, str):
+                return field.name
+    return None
 
 
 def _check_request(request: plugin_pb2.CodeGeneratorRequest) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 from google.protobuf import descriptor, descriptor_pool, message_factory
 from google.protobuf import descriptor_pb2 as d
 from google.protobuf.message import Message
+from protoc_gen_pyservice.errors import GenerationError
 
 VALIDATE_RULES = "validate.rules"
 VALIDATE_DISABLED = "validate.disabled"
@@ -86,5 +87,8 @@ def _add_with_dependencies(
     file = by_name[name]
     for dependency in file.dependency:
         _add_with_dependencies(pool, by_name, dependency, added)
-    pool.Add(file)
+    try:
+        pool.Add(file)
+    except (TypeError, KeyError, ValueError) as error:
+        raise GenerationError(name, f"is not a consistent file descriptor: {error}") from None
     added.add(name)

@@ -1,0 +1,43 @@
+# Two entry points for a fresh machine (Python 3.11, pip, make): `make generate`, `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.PHONY: setup generate lint typecheck drift pytest test bench clean
+
+$(INSTALLED): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(INSTALLED)
+
+setup: $(INSTALLED)
+	$(BIN)/pyservice fetch-protos
+
+## Regenerate generated/ from proto/ with buf generate.
+generate: setup
+	$(BIN)/pyservice generate
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/buf lint
+
+typecheck: setup
+	$(BIN)/mypy protoc_gen_pyservice generated tests bench
+
+## CI's proto drift check: generated/ must be exactly what buf generate makes now.
+drift: setup
+	$(BIN)/pyservice check
+
+pytest: setup
+	$(BIN)/pytest
+
+## Lint, type checks, drift check and the whole test suite.
+test: lint typecheck drift pytest
+
+bench: setup
+	$(BIN)/python bench/bench_plugin.py --write
+
+clean:
+	rm -rf $(VENV) third_party .pytest_cache .mypy_cache .ruff_cache

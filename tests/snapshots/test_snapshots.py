@@ -1,0 +1,32 @@
+"""One snapshot per generated file of user.v1 and common.v1, stored as .py so diffs read as code."""
+
+import pytest
+from protoc_gen_pyservice.pipeline import generate
+from syrupy.assertion import SnapshotAssertion
+from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
+
+from tests.conftest import GENERATED, project_request
+
+
+class PythonSnapshot(SingleFileSnapshotExtension):
+    file_extension = "py"
+    _write_mode = WriteMode.TEXT
+
+
+RESPONSE = generate(project_request())
+FILES = {file.name: file.content for file in RESPONSE.file}
+
+
+def test_the_expected_files_are_generated() -> None:
+    assert not RESPONSE.error
+    assert sorted(FILES) == ["user/v1/user_client.py", "user/v1/user_service.py"]
+
+
+@pytest.mark.parametrize("name", sorted(FILES))
+def test_generated_file(name: str, snapshot: SnapshotAssertion) -> None:
+    assert FILES[name] == snapshot(extension_class=PythonSnapshot)
+
+
+@pytest.mark.parametrize("name", sorted(FILES))
+def test_checked_in_generated_file_matches(name: str) -> None:
+    assert (GENERATED / name).read_text() == FILES[name]
