@@ -29,6 +29,9 @@ from protoc_gen_pyservice.options import Options
 
 # Names a generated client defines itself; an RPC with one of these names gets a suffix.
 CLIENT_RESERVED = frozenset({"close", "connect", "channel"})
+# Module names generated code uses inside class bodies, where a method of the same name would
+# shadow them in annotations.
+MODULE_NAMES = frozenset({"grpc", "runtime"})
 
 _EDITION_DEFAULT_PRESENCE = d.FeatureSet.EXPLICIT
 _IDEMPOTENCY = {
@@ -68,11 +71,11 @@ class _FileBuilder:
 
     def build(self) -> File:
         proto = self._proto
+        top_level_names: set[str] = set()
         services = tuple(
-            self._service(service, (paths.FILE_SERVICE, index))
+            self._service(service, (paths.FILE_SERVICE, index), top_level_names)
             for index, service in enumerate(proto.service)
         )
-        _check_unique_top_level_names(proto.name, services)
         return File(
             proto_path=proto.name,
             package=proto.package,
@@ -94,7 +97,9 @@ class _FileBuilder:
 
     # Services
 
-    def _service(self, service: d.ServiceDescriptorProto, path: paths.Path) -> Service:
+    def _service(
+        self, service: d.ServiceDescriptorProto, path: paths.Path, top_level_names: set[str]
+    ) -> Service:
         full_name = self._prefix + service.name
         service_options = self._reader.get(service.options, extensions.PYSERVICE_SERVICE)
         servicer_names: set[str] = set()
@@ -113,9 +118,16 @@ class _FileBuilder:
         return Service(
             name=service.name,
             full_name=full_name,
-            base_class=f"{service.name}Base",
-            client_class=f"{service.name}Client",
-            register_function=f"add_{naming.snake_case(service.name)}_to_server",
+            # Services differing only in case (Users, users) still get distinct names.
+            base_class=naming.unique_class(
+                f"{naming.class_name(service.name)}Base", top_level_names
+            ),
+            client_class=naming.unique_class(
+                f"{naming.class_name(service.name)}Client", top_level_names
+            ),
+            register_function=naming.unique(
+                f"add_{naming.snake_case(service.name)}_to_server", top_level_names
+            ),
             methods=methods,
             doc=self._comments.doc(path),
             deprecated=service.options.deprecated,
@@ -134,6 +146,8 @@ class _FileBuilder:
         method_options = self._reader.get(method.options, extensions.PYSERVICE_METHOD)
         kind = _kind(method)
         python_name = naming.attribute(naming.snake_case(method.name))
+        if python_name in MODULE_NAMES or python_name.endswith("_pb2"):
+            python_name += "_"
         idempotency = _IDEMPOTENCY[method.options.idempotency_level]
         retryable = (
             method_options.retryable
@@ -169,12 +183,13 @@ class _FileBuilder:
         ):
             if options is not None and options.HasField("timeout"):  # type: ignore[attr-defined]
                 timeout = options.timeout  # type: ignore[attr-defined]
-                seconds = timeout.seconds + timeout.nanos / 1e9
-                if timeout.seconds < 0 or not 0 <= timeout.nanos < 1_000_000_000 or seconds <= 0:
+                if timeout.seconds < 0 or not 0 <= timeout.nanos < 1_000_000_000:
                     raise GenerationError(
-                        element, f"({where}).timeout must be a positive, normalised duration"
+                        element, f"({where}).timeout must be a non-negative, normalised duration"
                     )
-                return float(seconds)
+                seconds = timeout.seconds + timeout.nanos / 1e9
+                # An explicit zero opts the method out of any default deadline.
+                return float(seconds) if seconds else None
         if kind.server_streaming:
             return None
         return self._options.default_timeout
@@ -320,15 +335,3 @@ def _flag(options: object, name: str) -> bool:
 def _is_synthetic_oneof(message: d.DescriptorProto, index: int) -> bool:
     members = [f for f in message.field if f.HasField("oneof_index") and f.oneof_index == index]
     return bool(members) and all(f.proto3_optional for f in members)
-
-
-def _check_unique_top_level_names(proto_path: str, services: Sequence[Service]) -> None:
-    seen: dict[str, str] = {}
-    for service in services:
-        for name in (service.base_class, service.client_class, service.register_function):
-            if name in seen:
-                raise GenerationError(
-                    f"{proto_path}: {service.full_name}",
-                    f"generated name {name!r} clashes with the one generated for {seen[name]}",
-                )
-            seen[name] = service.full_name

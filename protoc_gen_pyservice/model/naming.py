@@ -20,6 +20,12 @@ def snake_case(name: str) -> str:
     return re.sub(r"_+", "_", words).strip("_") or "_"
 
 
+def class_name(name: str) -> str:
+    """CapWords for a generated class: `userService` -> `UserService`."""
+    words = [word for word in snake_case(name).split("_") if word]
+    return "".join(word[0].upper() + word[1:] for word in words) or "Service"
+
+
 def attribute(name: str) -> str:
     """A name safe as a method, parameter or attribute: keywords get a trailing underscore.
 
@@ -43,6 +49,16 @@ def unique(name: str, taken: set[str]) -> str:
         name = f"{name}_"
     taken.add(name)
     return name
+
+
+def unique_class(name: str, taken: set[str]) -> str:
+    """Like unique(), numbering instead (`FooBase2`) so the name stays CapWords."""
+    candidate, number = name, 1
+    while candidate in taken:
+        number += 1
+        candidate = f"{name}{number}"
+    taken.add(candidate)
+    return candidate
 
 
 def pb2_module(proto_path: str) -> str:

@@ -46,4 +46,5 @@ def environment() -> jinja2.Environment:
     env.filters["pyrepr"] = filters.pyrepr
     env.filters["docstring"] = filters.docstring
     env.filters["subscript"] = filters.subscript
+    env.filters["call"] = filters.call
     return env

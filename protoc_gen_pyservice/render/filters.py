@@ -77,14 +77,24 @@ def _wrap(line: str, width: int) -> list[str]:
     ) or [line]
 
 
-def subscript(head: str, items: list[str], indent: int, trailer: str = "") -> str:
-    """`head[a, b]` laid out as ruff-format would at this indent (without the indent itself)."""
-    flat = f"{head}[{', '.join(items)}]{trailer}"
+def subscript(head: str, items: list[str], indent: int, lead: str = "", trailer: str = "") -> str:
+    """`lead + head[a, b] + trailer` laid out as ruff-format would at this indent."""
+    flat = f"{lead}{head}[{', '.join(items)}]{trailer}"
     if indent + len(flat) <= LINE_LENGTH:
         return flat
     pad = " " * (indent + 4)
     inner = ", ".join(items)
     if indent + 4 + len(inner) <= LINE_LENGTH:
-        return f"{head}[\n{pad}{inner}\n{' ' * indent}]{trailer}"
+        return f"{lead}{head}[\n{pad}{inner}\n{' ' * indent}]{trailer}"
     lines = "".join(f"{pad}{item},\n" for item in items)
-    return f"{head}[\n{lines}{' ' * indent}]{trailer}"
+    return f"{lead}{head}[\n{lines}{' ' * indent}]{trailer}"
+
+
+def call(function: str, arguments: list[str], indent: int, lead: str = "") -> str:
+    """`lead + function(arguments)`, exploded with a magic trailing comma when too long."""
+    flat = f"{lead}{function}({', '.join(arguments)})"
+    if indent + len(flat) <= LINE_LENGTH:
+        return flat
+    pad = " " * (indent + 4)
+    lines = "".join(f"{pad}{argument},\n" for argument in arguments)
+    return f"{lead}{function}(\n{lines}{' ' * indent})"

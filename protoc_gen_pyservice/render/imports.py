@@ -1,5 +1,6 @@
 """Import resolution for one output file: every module gets one local alias, fixed in advance."""
 
+import keyword
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -43,8 +44,27 @@ class ModuleScope:
         return self._aliases
 
     def local(self, ref: TypeRef) -> str:
-        """How the output file spells a message or enum: `user_pb2.UserUpdate.UpdateType`."""
-        return f"{self._aliases[ref.module]}.{ref.qualname}"
+        """How the output file spells a message or enum: `user_pb2.UserUpdate.UpdateType`.
+
+        protoc defines a message named like a keyword (`message lambda`) only through
+        `globals()`, so such a part is reached with getattr.
+        """
+        expression = self._aliases[ref.module]
+        for part in ref.qualname.split("."):
+            if keyword.iskeyword(part):
+                expression = f'getattr({expression}, "{part}")'
+            else:
+                expression = f"{expression}.{part}"
+        return expression
+
+    def annotation(self, ref: TypeRef) -> str:
+        """The type annotation for a message or enum; `Any` where no annotation can name it."""
+        if any(keyword.iskeyword(part) for part in ref.qualname.split(".")):
+            return "Any"
+        return self.local(ref)
+
+    def needs_any(self, refs: Iterable[TypeRef]) -> bool:
+        return any(self.annotation(ref) == "Any" for ref in refs)
 
     def import_lines(self) -> list[str]:
         lines = []

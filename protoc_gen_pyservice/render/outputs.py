@@ -6,7 +6,7 @@ from typing import Any
 
 from protoc_gen_pyservice import __version__
 from protoc_gen_pyservice.model import naming
-from protoc_gen_pyservice.model.nodes import Doc, File, Kind
+from protoc_gen_pyservice.model.nodes import Doc, File, Kind, Service
 from protoc_gen_pyservice.options import Options
 from protoc_gen_pyservice.render.environment import environment
 from protoc_gen_pyservice.render.imports import ModuleScope, import_block
@@ -32,45 +32,47 @@ class _OutputKind:
 
 def _service_context(file: File) -> dict[str, Any]:
     methods = [method for service in file.services for method in service.methods]
-    scope = ModuleScope(ref.module for m in methods for ref in (m.request, m.response))
-    streaming = any(m.kind is not Kind.UNARY_UNARY for m in methods)
+    refs = [ref for m in methods for ref in (m.request, m.response)]
+    scope = ModuleScope(ref.module for ref in refs)
+    stdlib = []
+    if any(m.kind is not Kind.UNARY_UNARY for m in methods):
+        stdlib.append("from collections.abc import AsyncIterator")
+    if scope.needs_any(refs):
+        stdlib.append("from typing import Any")
     return {
         "scope": scope,
         "imports": import_block(
-            stdlib=["from collections.abc import AsyncIterator"] if streaming else [],
+            stdlib=stdlib,
             third_party=["import grpc", "from protoc_gen_pyservice import runtime"],
             scope=scope,
         ),
         "module_doc": Doc((f"Async gRPC servicer base classes for {file.proto_path}.",)),
+        "register_doc": _register_doc,
     }
+
+
+def _register_doc(service: Service) -> Doc:
+    return Doc((f"Serve the RPCs of {service.full_name} from `servicer` on `server`.",))
 
 
 def _client_context(file: File) -> dict[str, Any]:
     methods = [method for service in file.services for method in service.methods]
-    scope = ModuleScope(ref.module for m in methods for ref in (m.request, m.response))
+    refs = [ref for m in methods for ref in (m.request, m.response)]
+    scope = ModuleScope(ref.module for ref in refs)
     stdlib = []
-    if any(m.kind is not Kind.UNARY_UNARY for m in methods):
+    if any(m.kind.server_streaming for m in methods):
         stdlib.append("from collections.abc import AsyncIterator")
-    if any(m.kind.client_streaming for m in methods):
-        stdlib.append("from collections.abc import Iterator")
+    if scope.needs_any(refs):
+        stdlib.append("from typing import Any")
     return {
         "scope": scope,
         "imports": import_block(
-            stdlib=_merge_from_imports(stdlib),
+            stdlib=stdlib,
             third_party=["from protoc_gen_pyservice import runtime"],
             scope=scope,
         ),
         "module_doc": Doc((f"Typed async gRPC clients for {file.proto_path}.",)),
     }
-
-
-def _merge_from_imports(lines: list[str]) -> list[str]:
-    """`from m import a` + `from m import b` -> `from m import a, b`, as isort writes them."""
-    names: dict[str, set[str]] = {}
-    for line in lines:
-        _, module, _, name = line.split()
-        names.setdefault(module, set()).add(name)
-    return [f"from {module} import {', '.join(sorted(found))}" for module, found in names.items()]
 
 
 OUTPUT_KINDS = (

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from types import TracebackType
 from typing import Any, Final, Literal, Self, TypeAlias, TypeVar
 
@@ -14,7 +14,11 @@ from google.protobuf.message import Message
 Req = TypeVar("Req", bound=Message)
 Resp = TypeVar("Resp", bound=Message)
 
+T = TypeVar("T")
+
 Channel: TypeAlias = grpc.aio.Channel
+# What a client-streaming call accepts: grpc.aio takes sync and async iterators alike.
+RequestStream: TypeAlias = AsyncIterator[T] | Iterator[T]
 Metadata: TypeAlias = Sequence[tuple[str, str | bytes]]
 
 

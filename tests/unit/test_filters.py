@@ -2,7 +2,7 @@ import ast
 
 import pytest
 from protoc_gen_pyservice.model.nodes import Doc
-from protoc_gen_pyservice.render.filters import docstring, pyrepr, subscript
+from protoc_gen_pyservice.render.filters import call, docstring, pyrepr, subscript
 
 HOSTILE = [
     'ends with a quote"',
@@ -50,9 +50,19 @@ def test_pyrepr_prefers_double_quotes() -> None:
 
 
 def test_subscript_layouts() -> None:
-    assert subscript("X", ["a", "b"], 8, ",") == "X[a, b],"
+    assert subscript("X", ["a", "b"], 8, trailer=",") == "X[a, b],"
     head = "grpc.aio.ServicerContext"
-    wide = subscript(head, ["a" * 40, "b" * 40], 8, ",")
+    wide = subscript(head, ["a" * 40, "b" * 40], 8, trailer=",")
     assert wide.splitlines() == [f"{head}[", " " * 12 + "a" * 40 + ", " + "b" * 40, " " * 8 + "],"]
-    widest = subscript("X", ["a" * 60, "b" * 60], 8, ",")
+    widest = subscript("X", ["a" * 60, "b" * 60], 8, trailer=",")
     assert widest.splitlines()[1:3] == [" " * 12 + "a" * 60 + ",", " " * 12 + "b" * 60 + ","]
+
+
+def test_call_layouts() -> None:
+    assert call("f", ['"x"'], 8, "raise ") == 'raise f("x")'
+    long_path = '"/' + "p" * 100 + '"'
+    assert call("f", [long_path], 8, "return ").splitlines() == [
+        "return f(",
+        " " * 12 + long_path + ",",
+        " " * 8 + ")",
+    ]

@@ -22,6 +22,8 @@ service Demo {
     option (pyservice.method).timeout = {seconds: 2, nanos: 500000000};
   }
   rpc Bidi(stream Ping) returns (stream Pong);
+  rpc Grpc(Ping) returns (Pong);
+  rpc FooPb2(Ping) returns (Pong);
   rpc Close(Ping) returns (Pong) { option idempotency_level = IDEMPOTENT; }
   rpc class(Ping) returns (Pong) {
     option (pyservice.method).retryable = false;
@@ -69,6 +71,8 @@ def test_methods_kinds_names_and_options(compile_protos: CompileProtos) -> None:
     assert by_name["Close"].servicer_name == "close"
     assert by_name["Close"].retryable and by_name["Close"].idempotency is Idempotency.IDEMPOTENT
     assert by_name["class"].servicer_name == "class_"
+    # A method named like a module the class body uses would shadow it in annotations.
+    assert by_name["Grpc"].servicer_name == "grpc_" and by_name["FooPb2"].client_name == "foo_pb2_"
     assert not by_name["class"].retryable  # explicit option beats idempotency_level
 
 
@@ -131,3 +135,10 @@ def test_bad_timeout_option_is_an_error(compile_protos: CompileProtos) -> None:
     source = STREAMS.replace("seconds: 2, nanos: 500000000", "seconds: -3")
     with pytest.raises(GenerationError, match=r"demo.v1.Demo.ClientStream: \(pyservice.method\)"):
         build(compile_protos({"demo.proto": source}), "demo.proto")
+
+
+def test_zero_timeout_opts_out_of_the_default(compile_protos: CompileProtos) -> None:
+    source = STREAMS.replace("seconds: 2, nanos: 500000000", "seconds: 0")
+    model = build(compile_protos({"demo.proto": source}), "demo.proto", Options(default_timeout=9))
+    methods = {m.name: m for m in model.services[0].methods}
+    assert methods["ClientStream"].timeout is None and methods["Unary"].timeout == 9

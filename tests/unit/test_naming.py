@@ -37,3 +37,17 @@ def test_module_names_follow_protoc() -> None:
     assert naming.pb2_module("a/b-c.proto") == "a.b_c_pb2"
     assert naming.output_path("a/b-c.proto", "service") == "a/b_c_service.py"
     assert naming.output_module("no_package.proto", "client") == "no_package_client"
+
+
+@pytest.mark.parametrize(
+    ("proto", "python"),
+    [
+        ("UserService", "UserService"),
+        ("userService", "UserService"),
+        ("lower_case", "LowerCase"),
+        ("return", "Return"),
+        ("HTTP2Service", "Http2Service"),
+    ],
+)
+def test_class_names_are_cap_words(proto: str, python: str) -> None:
+    assert naming.class_name(proto) == python
