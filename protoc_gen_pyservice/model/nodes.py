@@ -57,9 +57,6 @@ class RuleSet:
     family: str
     values: tuple[tuple[str, RuleValue], ...] = ()
 
-    def get(self, name: str) -> RuleValue | None:
-        return next((value for key, value in self.values if key == name), None)
-
 
 @dataclass(frozen=True, slots=True)
 class FieldRules:

@@ -12,8 +12,6 @@ class SymbolIndex:
 
     def __init__(self, files: Iterable[d.FileDescriptorProto]) -> None:
         self._refs: dict[str, TypeRef] = {}
-        self._files: dict[str, str] = {}
-        self._map_entries: set[str] = set()
         for file in files:
             module = naming.pb2_module(file.name)
             prefix = f"{file.package}." if file.package else ""
@@ -24,7 +22,6 @@ class SymbolIndex:
 
     def _add(self, file: str, module: str, full_name: str, qualname: str) -> None:
         self._refs[full_name] = TypeRef(proto_name=full_name, module=module, qualname=qualname)
-        self._files[full_name] = file
 
     def _add_message(
         self, file: str, module: str, prefix: str, outer: str, message: d.DescriptorProto
@@ -32,8 +29,6 @@ class SymbolIndex:
         qualname = f"{outer}{message.name}"
         full_name = prefix + qualname
         self._add(file, module, full_name, qualname)
-        if message.options.map_entry:
-            self._map_entries.add(full_name)
         for nested in message.nested_type:
             self._add_message(file, module, prefix, f"{qualname}.", nested)
         for enum in message.enum_type:
@@ -42,9 +37,3 @@ class SymbolIndex:
     def lookup(self, type_name: str) -> TypeRef | None:
         """The type named by a descriptor's `type_name` (`.user.v1.User`), if the request has it."""
         return self._refs.get(type_name.removeprefix("."))
-
-    def file_of(self, ref: TypeRef) -> str:
-        return self._files[ref.proto_name]
-
-    def is_map_entry(self, ref: TypeRef) -> bool:
-        return ref.proto_name in self._map_entries

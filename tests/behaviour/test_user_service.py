@@ -142,3 +142,26 @@ async def test_client_over_a_borrowed_channel_leaves_it_open() -> None:
             assert (await again.list_users(user_pb2.ListUsersRequest())).total_count == 0
     finally:
         await server.stop(None)
+
+
+async def test_errors_carry_status_details_in_the_trailer() -> None:
+    from google.rpc import error_details_pb2
+    from grpc_status import rpc_status
+
+    class Missing(user_service.UserServiceBase):
+        async def get_user(self, request, context):
+            raise runtime.NotFound(
+                "no such user", [error_details_pb2.ErrorInfo(reason="USER_NOT_FOUND")]
+            )
+
+    server, target = await start(Missing())
+    try:
+        async with user_client.UserServiceClient.connect(target) as client:
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await client.get_user(user_pb2.GetUserRequest(id="9"))
+        status = rpc_status.from_call(caught.value)  # type: ignore[arg-type]
+        assert status is not None and status.message == "no such user"
+        info = error_details_pb2.ErrorInfo()
+        assert status.details[0].Unpack(info) and info.reason == "USER_NOT_FOUND"
+    finally:
+        await server.stop(None)
