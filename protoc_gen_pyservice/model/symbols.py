@@ -16,23 +16,23 @@ class SymbolIndex:
             module = naming.pb2_module(file.name)
             prefix = f"{file.package}." if file.package else ""
             for message in file.message_type:
-                self._add_message(file.name, module, prefix, "", message)
+                self._add_message(module, prefix, "", message)
             for enum in file.enum_type:
-                self._add(file.name, module, prefix + enum.name, enum.name)
+                self._add(module, prefix + enum.name, enum.name)
 
-    def _add(self, file: str, module: str, full_name: str, qualname: str) -> None:
+    def _add(self, module: str, full_name: str, qualname: str) -> None:
         self._refs[full_name] = TypeRef(proto_name=full_name, module=module, qualname=qualname)
 
     def _add_message(
-        self, file: str, module: str, prefix: str, outer: str, message: d.DescriptorProto
+        self, module: str, prefix: str, outer: str, message: d.DescriptorProto
     ) -> None:
         qualname = f"{outer}{message.name}"
         full_name = prefix + qualname
-        self._add(file, module, full_name, qualname)
+        self._add(module, full_name, qualname)
         for nested in message.nested_type:
-            self._add_message(file, module, prefix, f"{qualname}.", nested)
+            self._add_message(module, prefix, f"{qualname}.", nested)
         for enum in message.enum_type:
-            self._add(file, module, f"{full_name}.{enum.name}", f"{qualname}.{enum.name}")
+            self._add(module, f"{full_name}.{enum.name}", f"{qualname}.{enum.name}")
 
     def lookup(self, type_name: str) -> TypeRef | None:
         """The type named by a descriptor's `type_name` (`.user.v1.User`), if the request has it."""
