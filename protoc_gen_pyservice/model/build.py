@@ -89,7 +89,6 @@ class _FileBuilder:
                 self._enum(enum, self._prefix, (paths.FILE_ENUM, index))
                 for index, enum in enumerate(proto.enum_type)
             ),
-            dependencies=tuple(proto.dependency),
         )
 
     def _element(self, full_name: str) -> str:

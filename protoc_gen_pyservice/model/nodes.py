@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TypeAlias
 
 
@@ -187,4 +187,3 @@ class File:
     services: tuple[Service, ...]
     messages: tuple[Message, ...]
     enums: tuple[Enum, ...]
-    dependencies: tuple[str, ...] = field(default=())
