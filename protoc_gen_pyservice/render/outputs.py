@@ -6,7 +6,7 @@ from typing import Any
 
 from protoc_gen_pyservice import __version__
 from protoc_gen_pyservice.model import naming
-from protoc_gen_pyservice.model.nodes import Doc, File, Kind, Service
+from protoc_gen_pyservice.model.nodes import Doc, File, Kind, Method, Service
 from protoc_gen_pyservice.options import Options
 from protoc_gen_pyservice.render.environment import environment
 from protoc_gen_pyservice.render.imports import ModuleScope, import_block
@@ -30,21 +30,28 @@ class _OutputKind:
     context: Callable[[File], dict[str, Any]]
 
 
-def _service_context(file: File) -> dict[str, Any]:
+def _rpc_module_context(
+    file: File, needs_async_iterator: Callable[[Method], bool], third_party: list[str]
+) -> dict[str, Any]:
+    """Scope and imports of an output built from the file's RPCs (service or client)."""
     methods = [method for service in file.services for method in service.methods]
     refs = [ref for m in methods for ref in (m.request, m.response)]
     scope = ModuleScope(ref.module for ref in refs)
     stdlib = []
-    if any(m.kind is not Kind.UNARY_UNARY for m in methods):
+    if any(needs_async_iterator(m) for m in methods):
         stdlib.append("from collections.abc import AsyncIterator")
     if scope.needs_any(refs):
         stdlib.append("from typing import Any")
+    return {"scope": scope, "imports": import_block(stdlib, third_party, scope)}
+
+
+def _service_context(file: File) -> dict[str, Any]:
+    # Servicer handlers take or return AsyncIterator for every streaming kind.
     return {
-        "scope": scope,
-        "imports": import_block(
-            stdlib=stdlib,
-            third_party=["import grpc", "from protoc_gen_pyservice import runtime"],
-            scope=scope,
+        **_rpc_module_context(
+            file,
+            lambda method: method.kind is not Kind.UNARY_UNARY,
+            ["import grpc", "from protoc_gen_pyservice import runtime"],
         ),
         "module_doc": Doc((f"Async gRPC servicer base classes for {file.proto_path}.",)),
         "register_doc": _register_doc,
@@ -56,20 +63,12 @@ def _register_doc(service: Service) -> Doc:
 
 
 def _client_context(file: File) -> dict[str, Any]:
-    methods = [method for service in file.services for method in service.methods]
-    refs = [ref for m in methods for ref in (m.request, m.response)]
-    scope = ModuleScope(ref.module for ref in refs)
-    stdlib = []
-    if any(m.kind.server_streaming for m in methods):
-        stdlib.append("from collections.abc import AsyncIterator")
-    if scope.needs_any(refs):
-        stdlib.append("from typing import Any")
+    # Clients take request streams as runtime.RequestStream; only responses are AsyncIterator.
     return {
-        "scope": scope,
-        "imports": import_block(
-            stdlib=stdlib,
-            third_party=["from protoc_gen_pyservice import runtime"],
-            scope=scope,
+        **_rpc_module_context(
+            file,
+            lambda method: method.kind.server_streaming,
+            ["from protoc_gen_pyservice import runtime"],
         ),
         "module_doc": Doc((f"Typed async gRPC clients for {file.proto_path}.",)),
     }
