@@ -1,15 +1,14 @@
 """The plugin parameter: one frozen dataclass, parsed strictly in one function."""
 
 import math
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from protoc_gen_pyservice.errors import GenerationError
 
 _BOOLEANS = {"true": True, "false": False}
 
 
-@dataclass(frozen=True, slots=True)
-class Options:
+class Options(NamedTuple):
     """What `--pyservice_opt` / buf's `opt:` asked for."""
 
     # Client deadline, in seconds, for unary and client-streaming methods that set none in the

@@ -2,13 +2,12 @@
 
 import keyword
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from protoc_gen_pyservice.model.nodes import TypeRef
 
 
-@dataclass(frozen=True, slots=True)
-class ImportBlock:
+class ImportBlock(NamedTuple):
     """The sorted import lines of one generated module, by isort section."""
 
     stdlib: tuple[str, ...]

@@ -1,8 +1,7 @@
 """The output kinds: which files each proto file yields, and what each template receives."""
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from protoc_gen_pyservice import __version__
 from protoc_gen_pyservice.model import naming
@@ -15,14 +14,12 @@ from protoc_gen_pyservice.render.imports import ModuleScope, import_block
 RUNTIME_API = 1
 
 
-@dataclass(frozen=True, slots=True)
-class RenderedFile:
+class RenderedFile(NamedTuple):
     name: str
     content: str
 
 
-@dataclass(frozen=True, slots=True)
-class _OutputKind:
+class _OutputKind(NamedTuple):
     suffix: str
     template: str
     enabled: Callable[[Options], bool]
