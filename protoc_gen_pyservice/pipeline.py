@@ -2,7 +2,6 @@
 
 import os
 import sys
-import traceback
 
 from google.protobuf.compiler import plugin_pb2
 from google.protobuf.descriptor import FieldDescriptor
@@ -27,6 +26,8 @@ def generate(request: plugin_pb2.CodeGeneratorRequest) -> plugin_pb2.CodeGenerat
         return error_response(str(error))
     except Exception as error:  # any bug must still become a response
         if os.environ.get("PYSERVICE_DEBUG"):
+            import traceback  # only on this path: the plugin's start-up time is its cost
+
             traceback.print_exc(file=sys.stderr)
         # Checked only now, so valid requests do not pay for the walk: protobuf hands out
         # proto2 strings that are not UTF-8 as bytes, which breaks code far from the cause.

@@ -11,8 +11,12 @@ def main() -> int:
     data = sys.stdin.buffer.read()
     dump_path = os.environ.get("PYSERVICE_DUMP_REQUEST")
     if dump_path:
-        with open(dump_path, "wb") as dump:
-            dump.write(data)
+        try:
+            with open(dump_path, "wb") as dump:
+                dump.write(data)
+        except OSError as error:
+            print(f"protoc-gen-pyservice: cannot save the request: {error}", file=sys.stderr)
+            return 1
     if not data:
         print(
             "protoc-gen-pyservice: no CodeGeneratorRequest on stdin (run me from protoc or buf)",

@@ -92,6 +92,13 @@ def test_request_can_be_dumped_for_replay(tmp_path: Path) -> None:
     assert replayed == plugin_pb2.CodeGeneratorResponse.FromString(run_plugin(data).stdout)
 
 
+def test_unwritable_dump_path_is_one_stderr_line(tmp_path: Path) -> None:
+    result = run_plugin(b"x", PYSERVICE_DUMP_REQUEST=str(tmp_path / "missing" / "r.bin"))
+    assert result.returncode == 1
+    assert result.stderr.decode().startswith("protoc-gen-pyservice: cannot save the request")
+    assert len(result.stderr.decode().strip().splitlines()) == 1
+
+
 def test_output_is_identical_whatever_the_file_order_and_hash_seed() -> None:
     request = project_request()
     expected = run_plugin(request.SerializeToString(), PYTHONHASHSEED="0").stdout
