@@ -18,12 +18,14 @@ class Options(NamedTuple):
     # Which outputs to write.
     service: bool = True
     client: bool = True
+    validate: bool = True
 
 
 _ALLOWED = {
     "default_timeout": "a number of seconds > 0, or 'none'",
     "service": "true or false",
     "client": "true or false",
+    "validate": "true or false",
 }
 
 
@@ -53,6 +55,7 @@ def parse_options(parameter: str) -> Options:
         ),
         service=_boolean("service", raw_values.get("service"), defaults.service),
         client=_boolean("client", raw_values.get("client"), defaults.client),
+        validate=_boolean("validate", raw_values.get("validate"), defaults.validate),
     )
 
 

@@ -8,6 +8,7 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 from protoc_gen_pyservice.errors import GenerationError
 from protoc_gen_pyservice.model.build import ModelBuilder
+from protoc_gen_pyservice.model.validation import ValidationPlanner
 from protoc_gen_pyservice.options import parse_options
 from protoc_gen_pyservice.render.outputs import RenderedFile, render_file
 from protoc_gen_pyservice.response import error_response, files_response
@@ -40,12 +41,13 @@ def generate(request: plugin_pb2.CodeGeneratorRequest) -> plugin_pb2.CodeGenerat
 def _generate(request: plugin_pb2.CodeGeneratorRequest) -> plugin_pb2.CodeGeneratorResponse:
     options = parse_options(request.parameter)
     _check_request(request)
-    by_name = {file.name: file for file in request.proto_file}
     builder = ModelBuilder(request.proto_file, options)
+    to_generate = sorted(set(request.file_to_generate))
+    planner = ValidationPlanner(builder.model, frozenset(to_generate))
     rendered: list[RenderedFile] = []
-    for name in sorted(set(request.file_to_generate)):
-        model = builder.file(by_name[name])
-        rendered.extend(render_file(model, options, request.parameter))
+    for name in to_generate:
+        model = builder.model(name)
+        rendered.extend(render_file(model, planner.plan(model), options, request.parameter))
     return files_response(rendered)
 
 

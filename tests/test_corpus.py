@@ -38,7 +38,9 @@ def corpus_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def ours(out: Path) -> list[Path]:
-    return sorted([*out.rglob("*_service.py"), *out.rglob("*_client.py")])
+    return sorted(
+        [*out.rglob("*_service.py"), *out.rglob("*_client.py"), *out.rglob("*_validate.py")]
+    )
 
 
 def test_corpus_is_large_enough() -> None:

@@ -48,10 +48,18 @@ class ModelBuilder:
         self._symbols = SymbolIndex(files)
         self._reader = OptionReader(files)
         self._options = options
+        self._protos = {file.name: file for file in files}
+        self._models: dict[str, File] = {}
 
-    def file(self, proto: d.FileDescriptorProto) -> File:
-        builder = _FileBuilder(proto, self._symbols, self._reader, self._options)
-        return builder.build()
+    def model(self, proto_path: str) -> File:
+        """The model of one file of the request, built once."""
+        model = self._models.get(proto_path)
+        if model is None:
+            builder = _FileBuilder(
+                self._protos[proto_path], self._symbols, self._reader, self._options
+            )
+            model = self._models[proto_path] = builder.build()
+        return model
 
 
 class _FileBuilder:

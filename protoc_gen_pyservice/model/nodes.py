@@ -42,6 +42,7 @@ class TypeRef(NamedTuple):
     proto_name: str  # full proto name without the leading dot: user.v1.UserUpdate.UpdateType
     module: str  # the _pb2 module that defines it: user.v1.user_pb2
     qualname: str  # the attribute path inside that module: UserUpdate.UpdateType
+    proto_file: str = ""  # the .proto file that defines it: user/v1/user.proto
 
 
 RuleValue: TypeAlias = "bool | int | float | str | bytes | tuple[RuleValue, ...] | RuleSet"

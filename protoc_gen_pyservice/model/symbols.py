@@ -12,8 +12,10 @@ class SymbolIndex:
 
     def __init__(self, files: Iterable[d.FileDescriptorProto]) -> None:
         self._refs: dict[str, TypeRef] = {}
+        self._file = ""
         for file in files:
             module = naming.pb2_module(file.name)
+            self._file = file.name
             prefix = f"{file.package}." if file.package else ""
             for message in file.message_type:
                 self._add_message(module, prefix, "", message)
@@ -21,7 +23,9 @@ class SymbolIndex:
                 self._add(module, prefix + enum.name, enum.name)
 
     def _add(self, module: str, full_name: str, qualname: str) -> None:
-        self._refs[full_name] = TypeRef(proto_name=full_name, module=module, qualname=qualname)
+        self._refs[full_name] = TypeRef(
+            proto_name=full_name, module=module, qualname=qualname, proto_file=self._file
+        )
 
     def _add_message(
         self, module: str, prefix: str, outer: str, message: d.DescriptorProto

@@ -47,4 +47,6 @@ def environment() -> jinja2.Environment:
     env.filters["docstring"] = filters.docstring
     env.filters["subscript"] = filters.subscript
     env.filters["call"] = filters.call
+    env.filters["pyset"] = filters.pyset
+    env.filters["field_access"] = filters.field_access
     return env

@@ -1,5 +1,7 @@
 """The small filters templates may call; registered once in environment.py."""
 
+import keyword
+import math
 import textwrap
 
 from protoc_gen_pyservice.model.nodes import Doc
@@ -11,12 +13,44 @@ LINE_LENGTH = 100
 def pyrepr(value: object) -> str:
     """A Python literal for a value; rule values reach generated code only through this.
 
-    Strings prefer double quotes, as ruff-format writes them.
+    Written the way ruff-format normalises literals: strings and bytes take double quotes
+    unless single quotes need fewer escapes; exponents carry no `+`.
     """
-    literal = repr(value)
-    if isinstance(value, str) and '"' not in value:
-        return '"' + literal[1:-1].replace("\\'", "'") + '"'
-    return literal
+    if isinstance(value, str):
+        return _quoted([_escape_char(char) for char in value], "")
+    if isinstance(value, bytes):
+        return _quoted([_escape_byte(byte) for byte in value], "b")
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return f'float("{value}")'
+        return repr(value).replace("e+", "e")
+    return repr(value)
+
+
+def _quoted(pieces: list[str], prefix: str) -> str:
+    quote = "'" if pieces.count('"') > pieces.count("'") else '"'
+    body = "".join("\\" + piece if piece == quote else piece for piece in pieces)
+    return f"{prefix}{quote}{body}{quote}"
+
+
+_SHORT_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape_char(char: str) -> str:
+    if char in _SHORT_ESCAPES:
+        return _SHORT_ESCAPES[char]
+    if char.isprintable():
+        return char
+    return char.encode("unicode_escape").decode("ascii")
+
+
+def _escape_byte(byte: int) -> str:
+    char = chr(byte)
+    if char in _SHORT_ESCAPES:
+        return _SHORT_ESCAPES[char]
+    if 0x20 <= byte < 0x7F:
+        return char
+    return f"\\x{byte:02x}"
 
 
 def docstring(doc: Doc, indent: int, fallback: str = "") -> str:
@@ -98,3 +132,22 @@ def call(function: str, arguments: list[str], indent: int, lead: str = "") -> st
     pad = " " * (indent + 4)
     lines = "".join(f"{pad}{argument},\n" for argument in arguments)
     return f"{lead}{function}(\n{lines}{' ' * indent})"
+
+
+def pyset(values: tuple[object, ...], indent: int, lead: str = "") -> str:
+    """`lead + frozenset({...})` of literals, exploded as ruff-format would when too long."""
+    items = [pyrepr(value) for value in values]
+    flat = f"{lead}frozenset({{{', '.join(items)}}})"
+    if indent + len(flat) <= LINE_LENGTH:
+        return flat
+    pad = " " * (indent + 8)
+    lines = "".join(f"{pad}{item},\n" for item in items)
+    inner = " " * (indent + 4)
+    return f"{lead}frozenset(\n{inner}{{\n{lines}{inner}}}\n{' ' * indent})"
+
+
+def field_access(owner: str, name: str) -> str:
+    """`owner.name`, or getattr() where the field name is a Python keyword (`class`)."""
+    if keyword.iskeyword(name):
+        return f'getattr({owner}, "{name}")'
+    return f"{owner}.{name}"

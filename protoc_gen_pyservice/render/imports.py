@@ -22,8 +22,9 @@ class ModuleScope:
     gets underscores appended. Decided once, before any template runs.
     """
 
-    def __init__(self, modules: Iterable[str]) -> None:
-        ordered = sorted(set(modules))
+    def __init__(self, modules: Iterable[str], own_module: str = "") -> None:
+        self._own_module = own_module
+        ordered = sorted(set(modules) - {own_module})
         short_counts: dict[str, int] = {}
         for module in ordered:
             short = module.rsplit(".", 1)[-1]
@@ -55,6 +56,12 @@ class ModuleScope:
             else:
                 expression = f"{expression}.{part}"
         return expression
+
+    def function(self, module: str, name: str) -> str:
+        """A function of `module` as this file calls it: bare when it is this file's own."""
+        if module == self._own_module:
+            return name
+        return f"{self._aliases[module]}.{name}"
 
     def annotation(self, ref: TypeRef) -> str:
         """The type annotation for a message or enum; `Any` where no annotation can name it."""

@@ -6,6 +6,7 @@ from typing import Any, NamedTuple
 from protoc_gen_pyservice import __version__
 from protoc_gen_pyservice.model import naming
 from protoc_gen_pyservice.model.nodes import Doc, File, Kind, Method, Service
+from protoc_gen_pyservice.model.plan import MessagePlan, ValidationPlan
 from protoc_gen_pyservice.options import Options
 from protoc_gen_pyservice.render.environment import environment
 from protoc_gen_pyservice.render.imports import ModuleScope, import_block
@@ -24,7 +25,7 @@ class _OutputKind(NamedTuple):
     template: str
     enabled: Callable[[Options], bool]
     applies: Callable[[File], bool]
-    context: Callable[[File], dict[str, Any]]
+    context: Callable[[File, ValidationPlan], dict[str, Any]]
 
 
 def _rpc_module_context(
@@ -42,7 +43,7 @@ def _rpc_module_context(
     return {"scope": scope, "imports": import_block(stdlib, third_party, scope)}
 
 
-def _service_context(file: File) -> dict[str, Any]:
+def _service_context(file: File, validation: ValidationPlan) -> dict[str, Any]:
     # Servicer handlers take or return AsyncIterator for every streaming kind.
     return {
         **_rpc_module_context(
@@ -59,7 +60,7 @@ def _register_doc(service: Service) -> Doc:
     return Doc((f"Serve the RPCs of {service.full_name} from `servicer` on `server`.",))
 
 
-def _client_context(file: File) -> dict[str, Any]:
+def _client_context(file: File, validation: ValidationPlan) -> dict[str, Any]:
     # Clients take request streams as runtime.RequestStream; only responses are AsyncIterator.
     return {
         **_rpc_module_context(
@@ -69,6 +70,30 @@ def _client_context(file: File) -> dict[str, Any]:
         ),
         "module_doc": Doc((f"Typed async gRPC clients for {file.proto_path}.",)),
     }
+
+
+def _validate_context(file: File, plan: ValidationPlan) -> dict[str, Any]:
+    refs = [message.ref for message in plan.messages]
+    scope = ModuleScope([*(ref.module for ref in refs), *plan.imports], own_module=plan.module)
+    third_party = [
+        "from protoc_gen_pyservice import runtime",
+        "from protoc_gen_pyservice.runtime import validation",
+    ]
+    if plan.uses_patterns:
+        third_party.append("import re2")
+    return {
+        "scope": scope,
+        "imports": import_block(
+            ["from typing import Any"] if scope.needs_any(refs) else [], third_party, scope
+        ),
+        "module_doc": Doc((f"Validators for the messages of {file.proto_path}.",)),
+        "plan": plan,
+        "doc_for": _validator_doc,
+    }
+
+
+def _validator_doc(message: MessagePlan) -> Doc:
+    return Doc((f"Append the violations of a {message.ref.proto_name} to `out`.",))
 
 
 OUTPUT_KINDS = (
@@ -86,10 +111,19 @@ OUTPUT_KINDS = (
         applies=lambda file: bool(file.services),
         context=_client_context,
     ),
+    _OutputKind(
+        suffix="validate",
+        template="validate.py.j2",
+        enabled=lambda options: options.validate,
+        applies=lambda file: bool(file.messages),
+        context=_validate_context,
+    ),
 )
 
 
-def render_file(file: File, options: Options, parameter: str) -> Iterator[RenderedFile]:
+def render_file(
+    file: File, validation: ValidationPlan, options: Options, parameter: str
+) -> Iterator[RenderedFile]:
     """Every output the options ask for that applies to this proto file."""
     env = environment()
     for kind in OUTPUT_KINDS:
@@ -102,6 +136,6 @@ def render_file(file: File, options: Options, parameter: str) -> Iterator[Render
             version=__version__,
             parameter=parameter,
             runtime_api=RUNTIME_API,
-            **kind.context(file),
+            **kind.context(file, validation),
         )
         yield RenderedFile(name=naming.output_path(file.proto_path, kind.suffix), content=content)

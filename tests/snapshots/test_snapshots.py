@@ -19,7 +19,12 @@ FILES = {file.name: file.content for file in RESPONSE.file}
 
 def test_the_expected_files_are_generated() -> None:
     assert not RESPONSE.error
-    assert sorted(FILES) == ["user/v1/user_client.py", "user/v1/user_service.py"]
+    assert sorted(FILES) == [
+        "common/v1/errors_validate.py",
+        "user/v1/user_client.py",
+        "user/v1/user_service.py",
+        "user/v1/user_validate.py",
+    ]
 
 
 @pytest.mark.parametrize("name", sorted(FILES))

@@ -42,8 +42,7 @@ message Pong {}
 
 
 def build(request, name: str, options: Options | None = None) -> File:
-    files = {file.name: file for file in request.proto_file}
-    return ModelBuilder(request.proto_file, options or Options()).file(files[name])
+    return ModelBuilder(request.proto_file, options or Options()).model(name)
 
 
 def test_methods_kinds_names_and_options(compile_protos: CompileProtos) -> None:

@@ -1,0 +1,1155 @@
+"""Per-call time of message validation: our generated validators against their peers.
+
+One run compiles the benchmark protos into a temp dir, checks that every contender
+gives the same valid/invalid verdict on every instance, measures each contender's
+first call in fresh processes, then times steady-state calls timeit-style (many
+calls per sample, median of several samples, contenders interleaved round-robin).
+
+    .venv/bin/python bench/bench_validate.py                 # Markdown on stdout (~1 min)
+    .venv/bin/python bench/bench_validate.py --repeats 3 --first-call-samples 1  # quick
+    .venv/bin/python bench/bench_validate.py --only pyservice --only small
+    .venv/bin/python bench/bench_validate.py --write         # also update BENCHMARKS.md
+
+See bench/README.md for the contenders, workloads and what each number means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib
+import importlib.metadata
+import importlib.resources
+import json
+import os
+import platform
+import re
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import timeit
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any, TypeVar
+
+import google.protobuf
+from google.protobuf import descriptor_pb2
+from google.protobuf.internal import api_implementation
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_ROOT = BENCH_DIR.parent
+BENCH_PROTOS = BENCH_DIR / "protos"
+BENCHMARKS_MD = REPO_ROOT / "BENCHMARKS.md"
+START_MARKER = "<!-- bench:validate:start -->"
+END_MARKER = "<!-- bench:validate:end -->"
+BENCHMARKS_HEADER = (
+    "# Benchmarks\n\n"
+    "Numbers recorded by the scripts in `bench/`. Sections between `bench:*` markers\n"
+    "are rewritten by those scripts; edit outside them.\n"
+)
+
+# protoc include dirs for user.v1 (besides grpc_tools' _proto) and for the bench protos.
+PROTO_INCLUDES = (
+    REPO_ROOT / "proto",
+    REPO_ROOT / "protoc_gen_pyservice" / "proto",
+    REPO_ROOT / "third_party",
+    BENCH_PROTOS,
+)
+PGV_FILES = ("user/v1/user.proto", "benchpb/v1/order.proto")  # --python_out + ours
+PYTHON_ONLY_FILES = (  # --python_out only: imports of the above, and the buf.validate protos
+    "validate/validate.proto",
+    "pyservice/options.proto",
+    "buf/validate/validate.proto",
+    "benchpb/v2/user.proto",
+    "benchpb/v2/order.proto",
+)
+BUF_VALIDATE_SET = "buf_validate.binpb"
+
+OURS = "pyservice"
+PGV = "pgv"
+PGV_SHIM = "pgv+shim"
+PROTOVALIDATE = "protovalidate"
+HAND = "hand"
+CONTENDER_NAMES = (OURS, PGV, PGV_SHIM, PROTOVALIDATE, HAND)
+SELECTABLE = (OURS, PGV, PROTOVALIDATE, HAND)  # pgv+shim comes with pgv
+SMALL, LARGE = "small", "large"
+WORKLOADS = (SMALL, LARGE)
+VALID, INVALID = "valid", "invalid"
+
+# Targets for OURS: (workload, peer, the largest ours/peer per-call ratio accepted).
+MAX_RATIO_TO_HAND = 1.2
+TARGETS: tuple[tuple[str, str, float], ...] = (
+    (SMALL, HAND, MAX_RATIO_TO_HAND),
+    (LARGE, HAND, MAX_RATIO_TO_HAND),
+    (SMALL, PROTOVALIDATE, 1 / 2),  # >= 2x faster
+    (SMALL, PGV, 1 / 5),  # >= 5x faster
+    (LARGE, PROTOVALIDATE, 1.0),  # no slower
+)
+
+DEFAULT_REPEATS = 7
+DEFAULT_MIN_TIME_S = 0.15
+DEFAULT_FIRST_CALL_SAMPLES = 5
+CHILD_TIMEOUT_S = 120.0
+
+LINE_ITEMS = 10
+LARGE_CHECKS_WHEN_VALID = 127  # derivation in bench/protos/benchpb/v1/order.proto
+
+
+# --------------------------------------------------------------------------- generated code
+
+
+@dataclass(frozen=True)
+class Generated:
+    """The compiled benchmark protos, and whether our plugin took part."""
+
+    directory: Path
+    ours_failure: str | None  # why --pyservice_out failed; None when it ran
+
+
+def grpc_tools_include() -> Path:
+    path = Path(str(importlib.resources.files("grpc_tools").joinpath("_proto")))
+    if not path.is_dir():
+        raise SystemExit(f"grpc_tools _proto dir not found at {path}")
+    return path
+
+
+def buf_validate_descriptor_set() -> bytes:
+    """buf/validate/validate.proto and its imports as a FileDescriptorSet.
+
+    protovalidate ships validate.proto only as a generated (protobuf-py) module, so
+    protoc gets it through --descriptor_set_in; dependencies come first, as protoc
+    expects of a set it resolves imports from.
+    """
+    from protovalidate._gen.buf.validate import validate_pb
+
+    files = descriptor_pb2.FileDescriptorSet()
+    seen: set[str] = set()
+
+    def add(desc: Any) -> None:
+        if desc.name in seen:
+            return
+        seen.add(desc.name)
+        for dependency in desc.dependencies:
+            add(dependency)
+        files.file.append(descriptor_pb2.FileDescriptorProto.FromString(desc.proto.to_binary()))
+
+    add(validate_pb.desc())
+    return files.SerializeToString()
+
+
+def run_protoc(args: Sequence[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "grpc_tools.protoc", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=CHILD_TIMEOUT_S,
+    )
+
+
+def first_error_line(stderr: str) -> str:
+    """The exception line of a traceback, else the first non-empty line."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    if not lines:
+        return "no error output"
+    if lines[0].startswith("Traceback"):
+        return lines[-1]
+    return lines[0]
+
+
+def generate(out: Path, scratch: Path) -> Generated:
+    """Compile everything into ``out``; our plugin's failure is recorded, not fatal."""
+    out.mkdir(parents=True, exist_ok=True)
+    descriptor_set = scratch / BUF_VALIDATE_SET
+    descriptor_set.write_bytes(buf_validate_descriptor_set())
+    includes = [f"--proto_path={path}" for path in (*PROTO_INCLUDES, grpc_tools_include())]
+    plugin = Path(sys.executable).parent / "protoc-gen-pyservice"
+    ours = run_protoc(
+        [
+            *includes,
+            f"--python_out={out}",
+            f"--plugin=protoc-gen-pyservice={plugin}",
+            f"--pyservice_out={out}",
+            *PGV_FILES,
+        ]
+    )
+    ours_failure = None
+    if ours.returncode != 0:
+        ours_failure = f"protoc-gen-pyservice failed: {first_error_line(ours.stderr)}"
+        plain = run_protoc([*includes, f"--python_out={out}", *PGV_FILES])
+        if plain.returncode != 0:
+            raise SystemExit(f"protoc failed on {PGV_FILES}:\n{plain.stderr}")
+    rest = run_protoc(
+        [f"--descriptor_set_in={descriptor_set}", *includes, f"--python_out={out}"]
+        + list(PYTHON_ONLY_FILES)
+    )
+    if rest.returncode != 0:
+        raise SystemExit(f"protoc failed on {PYTHON_ONLY_FILES}:\n{rest.stderr}")
+    return Generated(out, ours_failure)
+
+
+@dataclass(frozen=True)
+class Modules:
+    """The generated _pb2 modules: PGV-annotated (v1) and buf.validate-annotated (v2)."""
+
+    user_v1: ModuleType
+    order_v1: ModuleType
+    user_v2: ModuleType
+    order_v2: ModuleType
+
+
+def load_modules(directory: Path) -> Modules:
+    """Import the generated modules from ``directory``, and only from there."""
+    sys.path.insert(0, str(directory))
+    names = ("user.v1.user_pb2", "benchpb.v1.order_pb2", "benchpb.v2.user_pb2")
+    modules = [importlib.import_module(name) for name in (*names, "benchpb.v2.order_pb2")]
+    for module in modules:
+        origin = Path(module.__file__ or "")
+        if not origin.is_relative_to(directory):
+            raise SystemExit(f"{module.__name__} was imported from {origin}, not {directory}")
+    return Modules(*modules)
+
+
+# --------------------------------------------------------------------------- instances
+
+
+@dataclass(frozen=True)
+class Instances:
+    """The messages one workload validates: per proto flavour, a valid and an invalid one."""
+
+    pgv: dict[str, Any]  # VALID/INVALID -> message of the PGV-annotated proto
+    buf: dict[str, Any]  # the same values in the buf.validate-annotated proto
+
+
+def create_user(module: ModuleType, valid: bool) -> Any:
+    if valid:
+        return module.CreateUserRequest(
+            email="ada.lovelace@example.com",
+            first_name="Ada",
+            last_name="Lovelace",
+            password="correct horse battery staple",
+            role=1,
+        )
+    # Breaks email, first_name (min_len 1) and password (min_len 8).
+    return module.CreateUserRequest(
+        email="ada.lovelace(at)example", first_name="", last_name="Lovelace", password="hunter2"
+    )
+
+
+def order(module: ModuleType, valid: bool) -> Any:
+    address = module.Address
+    message = module.Order(
+        order_id="3f1c2a9e-8b7d-4c6e-9a5f-1d2e3b4c5a6f",
+        customer_email="ada.lovelace@example.com",
+        shipping_address=address(
+            line1="12 Analytical Row",
+            line2="Flat 3",
+            city="London",
+            postal_code="SW1A 1AA",
+            country_code="GB",
+        ),
+        line_items=[
+            module.LineItem(
+                sku=f"ENG-{1000 + index}",
+                name=f"Difference engine part {index}",
+                quantity=index + 1,
+                unit_price_cents=1999 + index * 100,
+                currency=("USD", "EUR", "GBP", "JPY")[index % 4],
+                discount_percent=index * 5,
+            )
+            for index in range(LINE_ITEMS)
+        ],
+        labels={"channel": "web", "campaign": "spring_sale", "gift_wrap": "yes"},
+        priority=3,
+    )
+    if valid:
+        return message
+    # Eight violations, at every level: top-level fields, the required and the
+    # optional embedded message, repeated items and a map key.
+    message.customer_email = "ada.lovelace(at)example"
+    message.priority = 12
+    message.shipping_address.postal_code = "!"
+    message.billing_address.CopyFrom(message.shipping_address)
+    message.billing_address.postal_code = "EC1A 1BB"
+    message.billing_address.city = ""
+    message.line_items[3].quantity = 0
+    message.line_items[5].sku = "eng-1005"
+    message.line_items[7].currency = "XXX"
+    del message.labels["gift_wrap"]
+    message.labels["Gift Wrap"] = "yes"
+    return message
+
+
+def build_instances(modules: Modules) -> dict[str, Instances]:
+    def pair(build: Callable[[ModuleType, bool], Any], module: ModuleType) -> dict[str, Any]:
+        return {VALID: build(module, True), INVALID: build(module, False)}
+
+    return {
+        SMALL: Instances(pair(create_user, modules.user_v1), pair(create_user, modules.user_v2)),
+        LARGE: Instances(pair(order, modules.order_v1), pair(order, modules.order_v2)),
+    }
+
+
+WORKLOAD_TITLES = {
+    SMALL: "`user.v1.CreateUserRequest`: 4 string rules (one email); invalid breaks 3",
+    LARGE: f"`benchpb.v1.Order`: {LINE_ITEMS} line items, 3 labels, nested addresses; "
+    f"{LARGE_CHECKS_WHEN_VALID} rule checks when valid; invalid breaks 8",
+}
+
+
+# --------------------------------------------------------------------------- hand-written
+
+Found = list[tuple[str, str]]  # (field path, protovalidate rule id)
+
+# protovalidate's email (the WHATWG HTML one) and UUID formats; patterns are the
+# proto's, without anchors, for fullmatch (RE2 semantics: `$` does not match before \n).
+_EMAIL = re.compile(
+    r"[a-zA-Z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?"
+    r"(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*"
+).fullmatch
+_UUID = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+).fullmatch
+_POSTAL_CODE = re.compile(r"[A-Z0-9][A-Z0-9 -]{1,8}[A-Z0-9]").fullmatch
+_SKU = re.compile(r"[A-Z]{3}-[0-9]{4,8}").fullmatch
+_LABEL_KEY = re.compile(r"[a-z][a-z0-9_]*").fullmatch
+_CURRENCIES = frozenset(("USD", "EUR", "GBP", "JPY"))
+
+
+def hand_create_user(m: Any) -> Found:
+    """user.v1.CreateUserRequest's rules as straight-line code: the floor."""
+    found: Found = []
+    value = m.email
+    if not value:
+        found.append(("email", "string.email_empty"))
+    elif _EMAIL(value) is None:
+        found.append(("email", "string.email"))
+    if not m.first_name:
+        found.append(("first_name", "string.min_len"))
+    if not m.last_name:
+        found.append(("last_name", "string.min_len"))
+    if len(m.password) < 8:
+        found.append(("password", "string.min_len"))
+    return found
+
+
+def _hand_address(a: Any, prefix: str, found: Found) -> None:
+    value = a.line1
+    if not value:
+        found.append((prefix + "line1", "string.min_len"))
+    elif len(value) > 100:
+        found.append((prefix + "line1", "string.max_len"))
+    if len(a.line2) > 100:
+        found.append((prefix + "line2", "string.max_len"))
+    value = a.city
+    if not value:
+        found.append((prefix + "city", "string.min_len"))
+    elif len(value) > 64:
+        found.append((prefix + "city", "string.max_len"))
+    if _POSTAL_CODE(a.postal_code) is None:
+        found.append((prefix + "postal_code", "string.pattern"))
+    if len(a.country_code) != 2:
+        found.append((prefix + "country_code", "string.len"))
+
+
+def hand_order(m: Any) -> Found:
+    """benchpb.v1.Order's rules as straight-line code: the floor."""
+    found: Found = []
+    value = m.order_id
+    if not value:
+        found.append(("order_id", "string.uuid_empty"))
+    elif _UUID(value) is None:
+        found.append(("order_id", "string.uuid"))
+    value = m.customer_email
+    if not value:
+        found.append(("customer_email", "string.email_empty"))
+    elif _EMAIL(value) is None:
+        found.append(("customer_email", "string.email"))
+    if m.HasField("shipping_address"):
+        _hand_address(m.shipping_address, "shipping_address.", found)
+    else:
+        found.append(("shipping_address", "required"))
+    if m.HasField("billing_address"):
+        _hand_address(m.billing_address, "billing_address.", found)
+    items = m.line_items
+    count = len(items)
+    if count < 1:
+        found.append(("line_items", "repeated.min_items"))
+    elif count > 50:
+        found.append(("line_items", "repeated.max_items"))
+    for index, item in enumerate(items):
+        value = item.sku
+        if len(value) > 16:
+            found.append((f"line_items[{index}].sku", "string.max_len"))
+        if _SKU(value) is None:
+            found.append((f"line_items[{index}].sku", "string.pattern"))
+        value = item.name
+        if not value:
+            found.append((f"line_items[{index}].name", "string.min_len"))
+        elif len(value) > 200:
+            found.append((f"line_items[{index}].name", "string.max_len"))
+        number = item.quantity
+        if number <= 0 or number > 1000:
+            found.append((f"line_items[{index}].quantity", "int32.gt_lte"))
+        number = item.unit_price_cents
+        if number < 0 or number >= 100000000:
+            found.append((f"line_items[{index}].unit_price_cents", "int64.gte_lt"))
+        if item.currency not in _CURRENCIES:
+            found.append((f"line_items[{index}].currency", "string.in"))
+        if item.discount_percent > 100:
+            found.append((f"line_items[{index}].discount_percent", "uint32.lte"))
+    labels = m.labels
+    if len(labels) > 16:
+        found.append(("labels", "map.max_pairs"))
+    for key, value in labels.items():
+        size = len(key)
+        if size < 1:
+            found.append((f"labels[{key_text(key)}]", "string.min_len"))
+        elif size > 63:
+            found.append((f"labels[{key_text(key)}]", "string.max_len"))
+        if _LABEL_KEY(key) is None:
+            found.append((f"labels[{key_text(key)}]", "string.pattern"))
+        if len(value) > 256:
+            found.append((f"labels[{key_text(key)}]", "string.max_len"))
+    number = m.priority
+    if number < 0 or number > 9:
+        found.append(("priority", "int32.gte_lte"))
+    return found
+
+
+def key_text(key: str) -> str:
+    return '"' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+# --------------------------------------------------------------------------- contenders
+
+
+@dataclass(frozen=True)
+class Subject:
+    """How one contender validates one workload's messages."""
+
+    function: Callable[[Any], Any]
+    raises: type[BaseException] | None  # PGV signals "invalid" by raising this
+    flavour: str  # "pgv" or "buf": which Instances field it validates
+    # Turn a result into (path, rule) pairs; None when the contender cannot list them.
+    describe: Callable[[Any], Found] | None
+
+    def statement(self) -> str:
+        if self.raises is None:
+            return "f(m)"
+        return "try:\n    f(m)\nexcept E:\n    pass"
+
+    def namespace(self, message: Any) -> dict[str, Any]:
+        return {"f": self.function, "m": message, "E": self.raises}
+
+
+@dataclass(frozen=True)
+class Contender:
+    name: str
+    description: str
+    informative: bool = False
+
+
+CONTENDERS = {
+    OURS: Contender(OURS, "generated validators, `runtime.validation.collect_violations`"),
+    PGV: Contender(PGV, "protoc-gen-validate's Python runtime, `validator.validate`"),
+    PGV_SHIM: Contender(
+        PGV_SHIM,
+        "`pgv` with a shim giving field descriptors the `label` protobuf 7 removed",
+        informative=True,
+    ),
+    PROTOVALIDATE: Contender(
+        PROTOVALIDATE, "`protovalidate.Validator().collect_violations` (Rust engine)"
+    ),
+    HAND: Contender(HAND, "hand-written straight-line checks (the floor)"),
+}
+
+
+# How our runtime fails when the generated x_validate modules are missing.
+NOT_GENERATED = ("MissingValidatorError", "ModuleNotFoundError", "ImportError")
+
+
+class Unavailable(Exception):
+    """A contender cannot run at all (import error)."""
+
+
+def ours_violations(result: Any) -> Found:
+    return [(v.field_path, v.rule_id) for v in result]
+
+
+def protovalidate_violations(result: Any) -> Found:
+    found: Found = []
+    for violation in result:
+        proto = violation.proto
+        found.append((render_field_path(proto.field.elements), proto.rule_id))
+    return found
+
+
+def render_field_path(elements: Any) -> str:
+    parts = []
+    for element in elements:
+        text = element.field_name
+        subscript = element.subscript
+        if subscript is not None:
+            kind, value = subscript.field, subscript.value
+            if kind == "string_key":
+                text += f"[{key_text(value)}]"
+            elif kind == "bool_key":
+                text += "[true]" if value else "[false]"
+            else:
+                text += f"[{value}]"
+        parts.append(text)
+    return ".".join(parts)
+
+
+def make_subjects(name: str) -> dict[str, Subject]:
+    """The contender's Subject per workload; raises Unavailable when it cannot load."""
+    try:
+        if name == OURS:
+            from protoc_gen_pyservice.runtime.validation import collect_violations
+
+            subject = Subject(collect_violations, None, "pgv", ours_violations)
+            return {SMALL: subject, LARGE: subject}
+        if name in (PGV, PGV_SHIM):
+            validator = importlib.import_module("protoc_gen_validate.validator")
+            if name == PGV_SHIM:
+                install_pgv_label_shim(validator)
+            subject = Subject(validator.validate, validator.ValidationFailed, "pgv", None)
+            return {SMALL: subject, LARGE: subject}
+        if name == PROTOVALIDATE:
+            import protovalidate
+
+            validate = protovalidate.Validator().collect_violations
+            subject = Subject(validate, None, "buf", protovalidate_violations)
+            return {SMALL: subject, LARGE: subject}
+    except Exception as error:  # an import or setup failure: report, measure the rest
+        raise Unavailable(f"{type(error).__name__}: {error}") from error
+    return {
+        SMALL: Subject(hand_create_user, None, "pgv", list),
+        LARGE: Subject(hand_order, None, "pgv", list),
+    }
+
+
+class _LabeledField:
+    """A field descriptor with the `label` attribute protobuf 7 removed (3 = repeated)."""
+
+    def __init__(self, wrapped: Any) -> None:
+        self._wrapped = wrapped
+        self.label = 3 if wrapped.is_repeated else 1
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._wrapped, name)
+
+
+class _LabeledOneof:
+    def __init__(self, wrapped: Any) -> None:
+        self._wrapped = wrapped
+        self.fields = [_LabeledField(f) for f in wrapped.fields]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._wrapped, name)
+
+
+class _LabeledDescriptor:
+    def __init__(self, wrapped: Any) -> None:
+        self._wrapped = wrapped
+        self.fields = [_LabeledField(f) for f in wrapped.fields]
+        self.oneofs = [_LabeledOneof(o) for o in wrapped.oneofs]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._wrapped, name)
+
+
+class _LabeledMessage:
+    def __init__(self, descriptor: Any) -> None:
+        self.DESCRIPTOR = _LabeledDescriptor(descriptor)
+
+
+def install_pgv_label_shim(validator: ModuleType) -> None:
+    """Make PGV's code generator see field descriptors that still have `label`.
+
+    PGV reads FieldDescriptor.label for embedded message fields without rules
+    (is_map, rule_type); protobuf 7 dropped it. Only code generation is touched:
+    the validators PGV compiles and runs are its own. Idempotent.
+    """
+    original = validator.file_template
+    if getattr(original, "label_shim", False):
+        return
+
+    def file_template(proto_message: Any) -> Any:
+        return original(_LabeledMessage(proto_message.DESCRIPTOR))
+
+    file_template.label_shim = True  # type: ignore[attr-defined]
+    validator.file_template = file_template
+
+
+# --------------------------------------------------------------------------- agreement
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What one contender said about one instance."""
+
+    valid: bool | None  # None: it failed
+    found: Found | None  # the violations, when the contender lists them
+    failure: str | None = None
+
+
+def judge(subject: Subject, message: Any) -> Verdict:
+    try:
+        result = subject.function(message)
+    except Exception as error:
+        if subject.raises is not None and isinstance(error, subject.raises):
+            return Verdict(False, None)
+        return Verdict(None, None, f"{type(error).__name__}: {error}")
+    if subject.raises is not None:
+        return Verdict(True, None)
+    found = subject.describe(result) if subject.describe is not None else None
+    return Verdict(not result, found)
+
+
+# --------------------------------------------------------------------------- first call
+
+
+def child_main(contender: str, workload: str, directory: Path) -> int:
+    """In a fresh process: time the contender's first call on the valid instance."""
+    try:
+        subject = make_subjects(contender)[workload]
+    except Unavailable as error:
+        print(json.dumps({"error": str(error)}))
+        return 0
+    instances = build_instances(load_modules(directory))[workload]
+    message = getattr(instances, subject.flavour)[VALID]
+    start = time.perf_counter()
+    verdict = judge(subject, message)
+    elapsed = time.perf_counter() - start
+    if verdict.failure is not None:
+        print(json.dumps({"error": verdict.failure}))
+    else:
+        print(json.dumps({"seconds": elapsed}))
+    return 0
+
+
+def child_env(pycache: Path) -> dict[str, str]:
+    """Bytecode cached outside the tree and allowed, so warm-up runs write it once."""
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(pycache)
+    return env
+
+
+def first_call_once(
+    contender: str, workload: str, directory: Path, env: dict[str, str]
+) -> tuple[float | None, str | None]:
+    command = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--child",
+        contender,
+        workload,
+        "--out-dir",
+        str(directory),
+    ]
+    result = subprocess.run(
+        command, capture_output=True, text=True, env=env, check=False, timeout=CHILD_TIMEOUT_S
+    )
+    if result.returncode != 0:
+        return None, first_error_line(result.stderr)
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    if "error" in report:
+        return None, str(report["error"])
+    return float(report["seconds"]), None
+
+
+def measure_first_calls(
+    pairs: Sequence[tuple[str, str]], samples: int, directory: Path, env: dict[str, str]
+) -> dict[tuple[str, str], float]:
+    """Median first-call seconds per (contender, workload); one warm-up process each."""
+    seconds: dict[tuple[str, str], list[float]] = {pair: [] for pair in pairs}
+    active = list(pairs)
+    for pair in pairs:
+        _, error = first_call_once(*pair, directory, env)
+        if error is not None:
+            progress(f"[first call] {pair[0]} on {pair[1]} failed: {error}")
+            active.remove(pair)
+    for index in range(samples):
+        for pair in rotated(active, index):
+            value, _ = first_call_once(*pair, directory, env)
+            if value is not None:
+                seconds[pair].append(value)
+        progress(f"[first call] sample {index + 1}/{samples}")
+    return {pair: statistics.median(values) for pair, values in seconds.items() if values}
+
+
+# --------------------------------------------------------------------------- steady state
+
+
+@dataclass
+class Slot:
+    """One timed statement: a contender validating one instance."""
+
+    contender: str
+    workload: str
+    instance: str
+    timer: timeit.Timer
+    number: int = 0
+    per_call: list[float] = field(default_factory=list)
+
+
+def calibrate(timer: timeit.Timer, min_time: float) -> int:
+    """Calls per sample: the first of 1, 2, 5, 10, 20, 50, ... taking >= min_time."""
+    number = 1
+    while True:
+        for factor in (1, 2, 5):
+            if timer.timeit(number * factor) >= min_time:
+                return number * factor
+        number *= 10
+
+
+T = TypeVar("T")
+
+
+def rotated(items: Sequence[T], shift: int) -> list[T]:
+    if not items:
+        return []
+    shift %= len(items)
+    return [*items[shift:], *items[:shift]]
+
+
+def measure(slots: Sequence[Slot], repeats: int, min_time: float) -> None:
+    for slot in slots:
+        slot.number = calibrate(slot.timer, min_time)
+    progress(f"[steady state] calibrated {len(slots)} statements")
+    for index in range(repeats):
+        for slot in rotated(slots, index):
+            slot.per_call.append(slot.timer.timeit(slot.number) / slot.number)
+        progress(f"[steady state] repeat {index + 1}/{repeats}")
+
+
+def progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- report
+
+
+@dataclass
+class Row:
+    contender: Contender
+    per_call: dict[str, float] = field(default_factory=dict)  # instance -> median seconds
+    first_call: float | None = None
+    violations: str | None = None  # how many it reports for the invalid instance
+    failure: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class WorkloadReport:
+    name: str
+    rows: dict[str, Row]
+    verdicts: dict[str, dict[str, Verdict]]  # contender -> instance -> verdict
+    disagreements: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def fmt_us(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    micro = seconds * 1e6
+    return f"{micro:.2f}" if micro < 10 else f"{micro:.1f}" if micro < 100 else f"{micro:.0f}"
+
+
+def fmt_ms(seconds: float | None) -> str:
+    return "—" if seconds is None else f"{seconds * 1e3:.2f}"
+
+
+def fmt_ratio(ratio: float | None) -> str:
+    return "—" if ratio is None else f"{ratio:.2f}x"
+
+
+def ratio(row: Row | None, other: Row | None, instance: str) -> float | None:
+    if row is None or other is None:
+        return None
+    mine, theirs = row.per_call.get(instance), other.per_call.get(instance)
+    if mine is None or theirs is None:
+        return None
+    return mine / theirs
+
+
+def table_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render_workload(report: WorkloadReport, repeats: int) -> str:
+    hand = report.rows.get(HAND)
+    lines = [
+        f"### Workload `{report.name}`: {WORKLOAD_TITLES[report.name]}",
+        "",
+        f"µs per call: median of {repeats} samples, each a timeit loop of many calls.",
+        "x hand = per-call time / hand-written per-call time (same instance).",
+        "",
+        "| contender | valid µs | invalid µs | x hand valid | x hand invalid "
+        "| first call ms | violations | notes |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for name, row in report.rows.items():
+        label = f"{name} (info)" if row.contender.informative else name
+        if row.failure is None:
+            note = row.contender.description
+        elif row.failure.startswith("unavailable"):
+            note = row.failure.upper()[:11] + row.failure[11:]
+        else:
+            note = f"FAILED: {row.failure}"
+        if row.notes:
+            note += "; " + "; ".join(row.notes)
+        cells = [
+            label,
+            fmt_us(row.per_call.get(VALID)),
+            fmt_us(row.per_call.get(INVALID)),
+            fmt_ratio(ratio(row, hand, VALID)),
+            fmt_ratio(ratio(row, hand, INVALID)),
+            fmt_ms(row.first_call),
+            row.violations or "—",
+            note,
+        ]
+        lines.append("| " + " | ".join(table_cell(cell) for cell in cells) + " |")
+    if report.disagreements:
+        lines += ["", *(f"- DISAGREEMENT: {text}" for text in report.disagreements)]
+    else:
+        lines += ["", "- Verdicts: every contender that ran agrees on both instances."]
+    lines += [f"- Note: {note}" for note in report.notes]
+    return "\n".join(lines)
+
+
+def target_lines(reports: dict[str, WorkloadReport]) -> list[str]:
+    lines = []
+    for workload, peer, limit in TARGETS:
+        report = reports.get(workload)
+        if report is None:
+            continue
+        if limit >= 1:
+            goal = f"`{OURS}` <= {limit:.2f}x `{peer}` on `{workload}`"
+        else:
+            goal = f"`{OURS}` >= {1 / limit:.0f}x faster than `{peer}` on `{workload}`"
+        ours, other = report.rows.get(OURS), report.rows.get(peer)
+        ratios = [ratio(ours, other, instance) for instance in (VALID, INVALID)]
+        if ours is None or other is None:
+            verdict = "not run"
+        elif ours.failure or other.failure or None in ratios:
+            reason = f"{OURS}: {ours.failure}" if ours.failure else f"{peer}: {other.failure}"
+            verdict = f"not measured ({reason})"
+        else:
+            measured = [r for r in ratios if r is not None]
+            shown = ", ".join(
+                f"{instance} {value:.2f}x" if limit >= 1 else f"{instance} {1 / value:.1f}x faster"
+                for instance, value in zip((VALID, INVALID), measured, strict=True)
+            )
+            met = "met" if max(measured) <= limit else "NOT met"
+            if report.disagreements:
+                met += " (but verdicts disagree)"
+            verdict = f"{shown} -> {met}"
+        lines.append(f"- Target: {goal} — {verdict}")
+    return lines
+
+
+def distribution_version(name: str) -> str:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def machine_facts() -> list[str]:
+    return [
+        f"Python {platform.python_version()} ({platform.python_implementation()}), "
+        f"{platform.system()} {platform.machine()}, nproc {cpu_count()}",
+        f"protobuf {google.protobuf.__version__} (backend: {api_implementation.Type()})",
+        f"protoc-gen-pyservice {distribution_version('protoc-gen-pyservice')}, "
+        f"protoc-gen-validate {distribution_version('protoc-gen-validate')}, "
+        f"protovalidate {distribution_version('protovalidate')}",
+    ]
+
+
+def render_section(
+    reports: dict[str, WorkloadReport],
+    command: str,
+    args: argparse.Namespace,
+    notes: Sequence[str],
+) -> str:
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        "## Validation per-call time",
+        "",
+        f"Recorded {now} with `{command}`.",
+        "",
+        *(f"- {fact}" for fact in machine_facts()),
+        "",
+        "Steady state: each sample runs the call in a timeit loop (gc off) sized to take at",
+        f"least {args.min_time:.2f} s; {args.repeats} samples per statement, all statements",
+        "interleaved round-robin; the median is shown. First call: the first validation of",
+        "the valid instance in a fresh process (modules already imported), median of",
+        f"{args.first_call_samples} processes after one warm-up process. Violations: how many",
+        "the contender reports for the invalid instance (PGV raises on the first one).",
+    ]
+    for report in reports.values():
+        lines += ["", render_workload(report, args.repeats)]
+    targets = target_lines(reports)
+    if targets:
+        lines += ["", "### Targets", "", *targets]
+    if notes:
+        lines += ["", *(f"- Note: {note}" for note in notes)]
+    return "\n".join(lines) + "\n"
+
+
+def splice_section(document: str, section: str, source: Path) -> str:
+    """Replace the text between the markers, or append a marked section."""
+    block = f"{START_MARKER}\n{section}{END_MARKER}"
+    start, end = document.find(START_MARKER), document.find(END_MARKER)
+    if start == -1 and end == -1:
+        return document.rstrip("\n") + "\n\n" + block + "\n"
+    if start == -1 or end == -1 or end < start:
+        raise SystemExit(f"{source}: markers {START_MARKER} / {END_MARKER} are unbalanced")
+    return document[:start] + block + document[end + len(END_MARKER) :]
+
+
+def write_benchmarks(path: Path, section: str) -> None:
+    document = path.read_text(encoding="utf-8") if path.exists() else BENCHMARKS_HEADER
+    path.write_text(splice_section(document, section, path), encoding="utf-8")
+
+
+# --------------------------------------------------------------------------- run
+
+
+def check_agreement(
+    workload: str,
+    subjects: dict[str, Subject],
+    instances: Instances,
+    rows: dict[str, Row],
+) -> WorkloadReport:
+    """Every contender judges both instances; the hand-written verdict is the reference."""
+    report = WorkloadReport(workload, rows, {})
+    for name, subject in subjects.items():
+        verdicts = {
+            instance: judge(subject, getattr(instances, subject.flavour)[instance])
+            for instance in (VALID, INVALID)
+        }
+        report.verdicts[name] = verdicts
+        failure = next((v.failure for v in verdicts.values() if v.failure), None)
+        if failure is not None:
+            # Our generator not emitting validators (yet) is "unavailable", not a crash.
+            if name == OURS and failure.startswith(NOT_GENERATED):
+                failure = f"unavailable: {failure}"
+            rows[name].failure = failure
+            continue
+        invalid = verdicts[INVALID]
+        if invalid.found is not None:
+            rows[name].violations = str(len(invalid.found))
+        elif subject.raises is not None and invalid.valid is False:
+            rows[name].violations = "raises"
+    reference = report.verdicts.get(HAND)
+    expected = {VALID: True, INVALID: False}
+    for name, verdicts in report.verdicts.items():
+        for instance, verdict in verdicts.items():
+            if verdict.valid is not None and verdict.valid != expected[instance]:
+                said = "valid" if verdict.valid else "invalid"
+                report.disagreements.append(
+                    f"`{name}` calls the {instance} instance {said}"
+                    + (f": {verdict.found}" if verdict.found else "")
+                )
+    if reference is not None:
+        hand_found = set(reference[INVALID].found or [])
+        for name, verdicts in report.verdicts.items():
+            found = verdicts[INVALID].found
+            if name == HAND or found is None or verdicts[INVALID].failure:
+                continue
+            if set(found) == hand_found:
+                rows[name].notes.append("same violations as hand-written")
+            else:
+                missing = sorted(hand_found - set(found))
+                extra = sorted(set(found) - hand_found)
+                rows[name].notes.append(
+                    f"violations differ from hand-written (missing {missing}, extra {extra})"
+                )
+    return report
+
+
+def add_shim_row(report: WorkloadReport, subject: Subject, instances: Instances) -> None:
+    """Check PGV with the label shim on a workload plain PGV failed, listed right after it."""
+    row = Row(CONTENDERS[PGV_SHIM])
+    shim = check_agreement(report.name, {PGV_SHIM: subject}, instances, {PGV_SHIM: row})
+    rows = dict(report.rows)
+    report.rows.clear()
+    for name, existing in rows.items():
+        report.rows[name] = existing
+        if name == PGV:
+            report.rows[PGV_SHIM] = row
+    report.verdicts.update(shim.verdicts)
+    report.disagreements += shim.disagreements
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(arguments)
+    if args.child:
+        contender, workload = args.child
+        return child_main(contender, workload, args.out_dir)
+    names = [n for n in CONTENDER_NAMES if n == HAND or not args.only or n in args.only]
+    if PGV not in names and PGV_SHIM in names:
+        names.remove(PGV_SHIM)
+    workloads = [w for w in WORKLOADS if not set(args.only) & set(WORKLOADS) or w in args.only]
+    with tempfile.TemporaryDirectory(prefix="bench-validate-") as tmp:
+        scratch = Path(tmp)
+        out_dir = args.out_dir.resolve() if args.out_dir else scratch / "gen"
+        progress(f"[build] compiling into {out_dir}")
+        generated = generate(out_dir, scratch)
+        instances = build_instances(load_modules(out_dir))
+        notes = [
+            "buf/validate/validate.proto reaches protoc as a FileDescriptorSet built from "
+            "`protovalidate._gen.buf.validate.validate_pb` (protovalidate ships no .proto); "
+            "`--python_out` also writes `buf/validate/validate_pb2.py` from it."
+        ]
+        if generated.ours_failure:
+            notes.append(generated.ours_failure)
+
+        # Load contenders; the PGV shim only where plain PGV fails.
+        subjects: dict[str, dict[str, Subject]] = {}
+        unavailable: dict[str, str] = {}
+        for name in names:
+            if name == PGV_SHIM:  # loaded below, after plain PGV has compiled its validators
+                continue
+            if name == OURS and generated.ours_failure:
+                unavailable[name] = generated.ours_failure
+                continue
+            try:
+                subjects[name] = make_subjects(name)
+            except Unavailable as error:
+                unavailable[name] = str(error)
+
+        reports: dict[str, WorkloadReport] = {}
+        for workload in workloads:
+            rows = {n: Row(CONTENDERS[n]) for n in names if n != PGV_SHIM}
+            for name, reason in unavailable.items():
+                if name in rows:
+                    rows[name].failure = f"unavailable: {reason}"
+            active = {n: s[workload] for n, s in subjects.items() if n != PGV_SHIM}
+            reports[workload] = check_agreement(workload, active, instances[workload], rows)
+        for workload, report in reports.items():
+            pgv_row = report.rows.get(PGV)
+            if PGV_SHIM not in names or pgv_row is None or pgv_row.failure is None:
+                continue
+            if pgv_row.failure.startswith("unavailable"):
+                continue
+            if PGV_SHIM not in subjects:  # patches PGV from here on: plain PGV is checked
+                subjects[PGV_SHIM] = make_subjects(PGV_SHIM)
+            add_shim_row(report, subjects[PGV_SHIM][workload], instances[workload])
+        for report in reports.values():
+            for text in report.disagreements:
+                progress(f"[{report.name}] DISAGREEMENT: {text}")
+            for name, row in report.rows.items():
+                if row.failure:
+                    progress(f"[{report.name}] {name}: {row.failure}")
+
+        runnable = [
+            (name, workload)
+            for workload, report in reports.items()
+            for name, row in report.rows.items()
+            if row.failure is None
+        ]
+        env = child_env(scratch / "pycache")
+        first = measure_first_calls(runnable, args.first_call_samples, out_dir, env)
+        for (name, workload), seconds in first.items():
+            reports[workload].rows[name].first_call = seconds
+
+        slots = []
+        for name, workload in runnable:
+            subject = subjects[name][workload]
+            for instance in (VALID, INVALID):
+                message = getattr(instances[workload], subject.flavour)[instance]
+                timer = timeit.Timer(subject.statement(), globals=subject.namespace(message))
+                slots.append(Slot(name, workload, instance, timer))
+        measure(slots, args.repeats, args.min_time)
+        for slot in slots:
+            row = reports[slot.workload].rows[slot.contender]
+            row.per_call[slot.instance] = statistics.median(slot.per_call)
+
+    command = shlex.join(["python", "bench/bench_validate.py", *arguments])
+    section = render_section(reports, command, args, notes)
+    print(section)
+    if args.write:
+        write_benchmarks(BENCHMARKS_MD, section)
+        progress(f"wrote {BENCHMARKS_MD}")
+    return 1 if any(report.disagreements for report in reports.values()) else 0
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=DEFAULT_REPEATS,
+        help=f"timed samples per statement; the median is reported (default {DEFAULT_REPEATS})",
+    )
+    parser.add_argument(
+        "--min-time",
+        type=float,
+        default=DEFAULT_MIN_TIME_S,
+        metavar="SECONDS",
+        help=f"least duration of one sample's loop (default {DEFAULT_MIN_TIME_S})",
+    )
+    parser.add_argument(
+        "--first-call-samples",
+        type=int,
+        default=DEFAULT_FIRST_CALL_SAMPLES,
+        metavar="N",
+        help=f"fresh processes per first-call measurement (default {DEFAULT_FIRST_CALL_SAMPLES})",
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="run only this contender or workload (repeatable; hand always runs): "
+        + ", ".join([*SELECTABLE, *WORKLOADS]),
+    )
+    parser.add_argument(
+        "--out-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="generate code into DIR and keep it (default: a temp dir)",
+    )
+    parser.add_argument(
+        "--write",
+        action="store_true",
+        help=f"replace the bench:validate section of {BENCHMARKS_MD.name}",
+    )
+    parser.add_argument(
+        "--child", nargs=2, metavar=("CONTENDER", "WORKLOAD"), help=argparse.SUPPRESS
+    )
+    args = parser.parse_args(argv)
+    if args.child and args.out_dir is None:
+        parser.error("--child needs --out-dir")
+    if args.repeats < 1 or args.first_call_samples < 1 or args.min_time <= 0:
+        parser.error("--repeats and --first-call-samples must be >= 1, --min-time > 0")
+    unknown = set(args.only) - set(SELECTABLE) - set(WORKLOADS)
+    if unknown:
+        parser.error(f"--only: unknown name(s) {', '.join(sorted(unknown))}")
+    if args.write and args.only:
+        parser.error("--write records a complete run; drop --only")
+    return args
+
+
+if __name__ == "__main__":
+    sys.exit(main())

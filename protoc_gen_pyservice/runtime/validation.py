@@ -1,0 +1,313 @@
+"""Validation at run time: the API generated validators plug into, and the checks they share.
+
+Generated `x_validate.py` modules hold the per-message checks as straight-line code; this
+module finds them (`x_pb2` -> `x_validate`), collects their violations and converts them to
+error details. Nothing here runs per field except the format checks generated code calls.
+"""
+
+from __future__ import annotations
+
+import importlib
+import ipaddress
+import re
+import time
+from collections.abc import Callable, Iterable
+from email.utils import parseaddr
+from typing import Any, NamedTuple
+from urllib.parse import urlsplit
+
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
+
+
+class Violation(NamedTuple):
+    """One broken rule: where (`users[2].email`), which rule (`string.email`) and why."""
+
+    field_path: str
+    rule_id: str
+    message: str
+    for_key: bool = False  # the violation is about a map key, not its value
+
+
+class ValidationError(ValueError):
+    """Raised by validate(): every violation of the message, in field order."""
+
+    def __init__(self, violations: list[Violation]) -> None:
+        super().__init__("; ".join(f"{v.field_path}: {v.message}" for v in violations))
+        self.violations = violations
+
+
+class MissingValidatorError(LookupError):
+    """A message type has validation rules but its generated module cannot be imported."""
+
+
+Validator = Callable[[Any, str, list[Violation]], None]
+
+# Generated modules register here by message full name: {full_name: validator}.
+REGISTRY_NAME = "VALIDATORS"
+_by_class: dict[type[Message], Validator | None] = {}
+
+
+def collect_violations(message: Message) -> list[Violation]:
+    """Every violation of `message` and the messages inside it; empty when it is valid."""
+    found: list[Violation] = []
+    validator = _by_class.get(type(message), _MISSING)
+    if validator is _MISSING:
+        validator = _find_validator(type(message))
+    if validator is not None:
+        validator(message, "", found)
+    return found
+
+
+def validate(message: Message) -> None:
+    """Raise ValidationError listing every violation unless `message` is valid."""
+    found = collect_violations(message)
+    if found:
+        raise ValidationError(found)
+
+
+def validate_into(message: Message, prefix: str, found: list[Violation]) -> None:
+    """Validate an embedded message of a type whose module is not known at generation time."""
+    validator = _by_class.get(type(message), _MISSING)
+    if validator is _MISSING:
+        validator = _find_validator(type(message))
+    if validator is not None:
+        validator(message, prefix, found)
+
+
+_MISSING: Any = object()
+
+
+def _find_validator(message_class: type[Message]) -> Validator | None:
+    descriptor = message_class.DESCRIPTOR
+    module_name = message_class.__module__
+    validator: Validator | None = None
+    if module_name.endswith("_pb2"):
+        validate_module = module_name[: -len("_pb2")] + "_validate"
+        try:
+            module = importlib.import_module(validate_module)
+        except ModuleNotFoundError as error:
+            if error.name != validate_module or has_rules(descriptor):
+                raise MissingValidatorError(
+                    f"{descriptor.full_name} has validation rules, but {validate_module} cannot "
+                    f"be imported: generate it with protoc-gen-pyservice ({error})"
+                ) from error
+        else:
+            validator = getattr(module, REGISTRY_NAME, {}).get(descriptor.full_name)
+    elif has_rules(descriptor):
+        raise MissingValidatorError(
+            f"{descriptor.full_name} has validation rules, but its module {module_name} is "
+            "not a protoc _pb2 module, so no generated validator can be found"
+        )
+    _by_class[message_class] = validator
+    return validator
+
+
+# Option field numbers of protoc-gen-validate's extensions (validate.proto).
+_VALIDATE_EXTENSION = 1071
+_has_rules_cache: dict[str, bool] = {}
+
+
+def has_rules(descriptor: Any) -> bool:
+    """Whether validate rules appear anywhere in a message type (its fields, oneofs, nested
+    message fields), read from the raw options so validate_pb2 need not be importable."""
+    cached = _has_rules_cache.get(descriptor.full_name)
+    if cached is not None:
+        return cached
+    _has_rules_cache[descriptor.full_name] = False  # breaks cycles: recursion adds nothing new
+    found = any(_has_extension(oneof) for oneof in descriptor.oneofs) or any(
+        _has_extension(field)
+        or (
+            field.type == FieldDescriptor.TYPE_MESSAGE
+            and field.message_type is not None
+            and has_rules(field.message_type)
+        )
+        for field in descriptor.fields
+    )
+    _has_rules_cache[descriptor.full_name] = found
+    return found
+
+
+def _has_extension(element: Any) -> bool:
+    if not element.has_options:
+        return False
+    return _VALIDATE_EXTENSION in _field_numbers(element.GetOptions().SerializeToString())
+
+
+def _field_numbers(data: bytes) -> set[int]:
+    """The top-level field numbers present in serialized protobuf bytes."""
+    numbers: set[int] = set()
+    position = 0
+    while position < len(data):
+        key, position = _varint(data, position)
+        numbers.add(key >> 3)
+        wire_type = key & 7
+        if wire_type == 0:
+            _, position = _varint(data, position)
+        elif wire_type == 1:
+            position += 8
+        elif wire_type == 2:
+            length, position = _varint(data, position)
+            position += length
+        elif wire_type == 5:
+            position += 4
+        else:  # groups: options never use them
+            break
+    return numbers
+
+
+def _varint(data: bytes, position: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        byte = data[position]
+        position += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return result, position
+        shift += 7
+
+
+# Formats. Each follows protoc-gen-validate's reference (Go) implementation.
+
+_HOST_LABEL = re.compile(r"[a-z0-9-]{1,63}")
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_HEADER_NAME = re.compile(r":?[0-9a-zA-Z!#$%&'*+\-.^_|~`]+")
+_HEADER_VALUE = re.compile(r"[^\x00-\x08\x0a-\x1f\x7f]*")
+_HEADER_LOOSE = re.compile(r"[^\x00\x0a\x0d]*")
+_URI_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*")
+_URI_FORBIDDEN = re.compile(r"[\x00-\x20\x7f<>\"{}|\\^`]")
+_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def is_hostname(value: str) -> bool:
+    """RFC 1034 host name: dot-separated labels of letters, digits and inner hyphens."""
+    if len(value) > 253:
+        return False
+    host = value.lower().removesuffix(".")
+    for label in host.split("."):
+        if not _HOST_LABEL.fullmatch(label) or label[0] == "-" or label[-1] == "-":
+            return False
+    return True
+
+
+def is_email(value: str) -> bool:
+    """RFC 5322 address (a `Name <addr>` form is reduced to its address), local part at most
+    64 bytes, whole address at most 254, domain a valid host name."""
+    address = value
+    if "<" in value:
+        address = parseaddr(value, strict=True)[1]
+        if not address:
+            return False
+    if len(address) > 254:
+        return False
+    local, at, domain = address.partition("@")
+    if not at or not local or len(local.encode()) > 64 or any(c in local for c in ' <>()[],;:"'):
+        return False
+    return is_hostname(domain)
+
+
+def is_ip(value: str) -> bool:
+    return is_ipv4(value) or is_ipv6(value)
+
+
+def is_ipv4(value: str) -> bool:
+    try:
+        ipaddress.IPv4Address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def is_ipv6(value: str) -> bool:
+    try:
+        ipaddress.IPv6Address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def is_address(value: str) -> bool:
+    return is_ip(value) or is_hostname(value)
+
+
+def is_uuid(value: str) -> bool:
+    return _UUID.fullmatch(value) is not None
+
+
+def is_uri(value: str) -> bool:
+    """An absolute URI (RFC 3986): a scheme, then no characters URIs cannot carry."""
+    if not is_uri_ref(value):
+        return False
+    scheme, colon, _ = value.partition(":")
+    return bool(colon) and _URI_SCHEME.fullmatch(scheme) is not None
+
+
+def is_uri_ref(value: str) -> bool:
+    """A URI or relative reference (RFC 3986)."""
+    if _URI_FORBIDDEN.search(value) or _PERCENT.search(value):
+        return False
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError:
+        return False
+    return True
+
+
+def is_header_name(value: str, strict: bool = True) -> bool:
+    pattern = _HEADER_NAME if strict else _HEADER_LOOSE
+    return pattern.fullmatch(value) is not None
+
+
+def is_header_value(value: str, strict: bool = True) -> bool:
+    pattern = _HEADER_VALUE if strict else _HEADER_LOOSE
+    return pattern.fullmatch(value) is not None
+
+
+def is_ip_bytes(value: bytes) -> bool:
+    return len(value) in (4, 16)
+
+
+def key_text(key: object) -> str:
+    """A map key as it appears in a field path: `labels["k"]`, `by_id[7]`, `flags[true]`."""
+    if isinstance(key, str):
+        return '"' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    return str(key)
+
+
+def duration_nanos(value: Any) -> int:
+    """A Duration's or Timestamp's value in nanoseconds (since the epoch, for Timestamps)."""
+    return int(value.seconds) * 1_000_000_000 + int(value.nanos)
+
+
+def now_nanos() -> int:
+    """The clock, read at call time by lt_now, gt_now and within."""
+    return time.time_ns()
+
+
+# Conversions to error details.
+
+
+def to_bad_request(violations: Iterable[Violation]) -> Message:
+    """A google.rpc.BadRequest listing every violation."""
+    from google.rpc import error_details_pb2
+
+    bad_request: Message = error_details_pb2.BadRequest(
+        field_violations=[
+            error_details_pb2.BadRequest.FieldViolation(
+                field=violation.field_path, description=violation.message
+            )
+            for violation in violations
+        ]
+    )
+    return bad_request
+
+
+def fill_field_violations(violations: Iterable[Violation], target: Any) -> Any:
+    """Fill a message shaped like common.v1.ValidationError (repeated `field_violations` with
+    `field` and `description`) and return it."""
+    for violation in violations:
+        target.field_violations.add(field=violation.field_path, description=violation.message)
+    return target
