@@ -173,7 +173,8 @@ class _FileBuilder:
             timeout=self._timeout(element, kind, method_options, service_options),
             idempotency=idempotency,
             retryable=retryable,
-            validate_request=not (
+            validate_request=self._options.validate
+            and not (
                 _flag(method_options, "skip_validation")
                 or _flag(service_options, "skip_validation")
             ),

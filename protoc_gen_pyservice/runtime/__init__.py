@@ -43,6 +43,13 @@ from protoc_gen_pyservice.runtime.server import (
     unimplemented,
     unimplemented_stream,
 )
+from protoc_gen_pyservice.runtime.validation import (
+    MissingValidatorError,
+    ValidationError,
+    Violation,
+    collect_violations,
+    validate,
+)
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -56,6 +63,7 @@ __all__ = [
     "Internal",
     "InvalidArgument",
     "Metadata",
+    "MissingValidatorError",
     "NotFound",
     "OutOfRange",
     "PermissionDenied",
@@ -68,7 +76,10 @@ __all__ = [
     "Unavailable",
     "Unimplemented",
     "Unknown",
+    "ValidationError",
+    "Violation",
     "add_service",
+    "collect_violations",
     "ensure_compatible",
     "iterate_responses",
     "resolve_timeout",
@@ -82,4 +93,5 @@ __all__ = [
     "unary_unary_handler",
     "unimplemented",
     "unimplemented_stream",
+    "validate",
 ]

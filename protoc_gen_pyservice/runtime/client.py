@@ -10,6 +10,7 @@ from typing import Any, Final, Literal, Self, TypeAlias, TypeVar
 import grpc
 import grpc.aio
 from google.protobuf.message import Message
+from protoc_gen_pyservice.runtime import validation
 
 Req = TypeVar("Req", bound=Message)
 Resp = TypeVar("Resp", bound=Message)
@@ -97,11 +98,18 @@ class ServiceClient:
     Build one from a channel you manage (`FooClient(channel)`), or let it open its own
     (`async with FooClient.connect("host:port") as client:`). Share one client, and so one
     long-lived channel, across all calls: channels multiplex and reconnect by themselves.
+    `validate=True` checks each unary request against its rules before sending it.
     """
 
-    def __init__(self, channel: Channel) -> None:
+    def __init__(self, channel: Channel, *, validate: bool = False) -> None:
         self._channel = channel
         self._owns_channel = False
+        self._validate = validate
+
+    def _check_request(self, request: Message) -> None:
+        """With `validate=True`, refuse to send an invalid request (raises ValidationError)."""
+        if self._validate:
+            validation.validate(request)
 
     @classmethod
     def connect(
@@ -110,13 +118,14 @@ class ServiceClient:
         *,
         credentials: grpc.ChannelCredentials | None = None,
         options: Sequence[tuple[str, Any]] = (),
+        validate: bool = False,
     ) -> Self:
         """A client over a new channel to `target`, closed with the client."""
         if credentials is None:
             channel = grpc.aio.insecure_channel(target, options=list(options))
         else:
             channel = grpc.aio.secure_channel(target, credentials, options=list(options))
-        client = cls(channel)
+        client = cls(channel, validate=validate)
         client._owns_channel = True
         return client
 

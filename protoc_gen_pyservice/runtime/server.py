@@ -8,7 +8,13 @@ from typing import Any, NoReturn, TypeVar
 import grpc
 import grpc.aio
 from google.protobuf.message import Message
-from protoc_gen_pyservice.runtime.errors import STATUS_DETAILS_KEY, ServiceError, Unimplemented
+from protoc_gen_pyservice.runtime import validation
+from protoc_gen_pyservice.runtime.errors import (
+    STATUS_DETAILS_KEY,
+    InvalidArgument,
+    ServiceError,
+    Unimplemented,
+)
 
 Req = TypeVar("Req", bound=Message)
 Resp = TypeVar("Resp", bound=Message)
@@ -46,13 +52,61 @@ async def abort(context: grpc.aio.ServicerContext[Any, Any], error: ServiceError
     await context.abort(error.code, error.message, trailers)
 
 
+def _request_check(
+    request_type: type[Message], validate: bool
+) -> Callable[[Message], ServiceError | None] | None:
+    """The check run on every request before the handler, or None when there is nothing to check.
+
+    The validator is looked up once, here, so a request pays only for its own checks.
+    """
+    if not validate:
+        return None
+    validator = validation.validator_for(request_type)
+    if validator is None:
+        return None
+
+    def check(request: Message) -> ServiceError | None:
+        found: list[validation.Violation] = []
+        validator(request, "", found)
+        return invalid_request(request, found) if found else None
+
+    return check
+
+
+def invalid_request(request: Message, violations: list[validation.Violation]) -> InvalidArgument:
+    """INVALID_ARGUMENT naming every violation, with a google.rpc.BadRequest detail."""
+    summary = "; ".join(f"{v.field_path}: {v.message}" for v in violations[:5])
+    if len(violations) > 5:
+        summary += f"; and {len(violations) - 5} more"
+    return InvalidArgument(
+        f"invalid {request.DESCRIPTOR.full_name}: {summary}",
+        [validation.to_bad_request(violations)],
+    )
+
+
+async def _checked_stream(
+    requests: AsyncIterator[Req], check: Callable[[Message], ServiceError | None]
+) -> AsyncIterator[Req]:
+    async for request in requests:
+        error = check(request)
+        if error is not None:
+            raise error
+        yield request
+
+
 def unary_unary_handler(
     behavior: Callable[[Req, Context[Req, Resp]], Awaitable[Resp]],
     request_type: type[Req],
     response_type: type[Resp],
+    *,
+    validate: bool = False,
 ) -> grpc.RpcMethodHandler[Req, Resp]:
+    check = _request_check(request_type, validate)
+
     async def handle(request: Req, context: Context[Req, Resp]) -> Resp:
         try:
+            if check is not None and (error := check(request)) is not None:
+                raise error
             return await behavior(request, context)
         except ServiceError as error:
             await abort(context, error)
@@ -68,9 +122,15 @@ def unary_stream_handler(
     behavior: Callable[[Req, Context[Req, Resp]], AsyncIterator[Resp]],
     request_type: type[Req],
     response_type: type[Resp],
+    *,
+    validate: bool = False,
 ) -> grpc.RpcMethodHandler[Req, Resp]:
+    check = _request_check(request_type, validate)
+
     async def handle(request: Req, context: Context[Req, Resp]) -> AsyncIterator[Resp]:
         try:
+            if check is not None and (error := check(request)) is not None:
+                raise error
             async for response in behavior(request, context):
                 yield response
         except ServiceError as error:
@@ -87,9 +147,15 @@ def stream_unary_handler(
     behavior: Callable[[AsyncIterator[Req], Context[Req, Resp]], Awaitable[Resp]],
     request_type: type[Req],
     response_type: type[Resp],
+    *,
+    validate: bool = False,
 ) -> grpc.RpcMethodHandler[Req, Resp]:
+    check = _request_check(request_type, validate)
+
     async def handle(requests: AsyncIterator[Req], context: Context[Req, Resp]) -> Resp:
         try:
+            if check is not None:
+                requests = _checked_stream(requests, check)
             return await behavior(requests, context)
         except ServiceError as error:
             await abort(context, error)
@@ -105,11 +171,17 @@ def stream_stream_handler(
     behavior: Callable[[AsyncIterator[Req], Context[Req, Resp]], AsyncIterator[Resp]],
     request_type: type[Req],
     response_type: type[Resp],
+    *,
+    validate: bool = False,
 ) -> grpc.RpcMethodHandler[Req, Resp]:
+    check = _request_check(request_type, validate)
+
     async def handle(
         requests: AsyncIterator[Req], context: Context[Req, Resp]
     ) -> AsyncIterator[Resp]:
         try:
+            if check is not None:
+                requests = _checked_stream(requests, check)
             async for response in behavior(requests, context):
                 yield response
         except ServiceError as error:

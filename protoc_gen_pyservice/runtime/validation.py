@@ -66,6 +66,14 @@ def validate(message: Message) -> None:
         raise ValidationError(found)
 
 
+def validator_for(message_class: type[Message]) -> Validator | None:
+    """The generated validator of a message type, or None when the type has no rules."""
+    validator = _by_class.get(message_class, _MISSING)
+    if validator is _MISSING:
+        validator = _find_validator(message_class)
+    return validator  # type: ignore[no-any-return]
+
+
 def validate_into(message: Message, prefix: str, found: list[Violation]) -> None:
     """Validate an embedded message of a type whose module is not known at generation time."""
     validator = _by_class.get(type(message), _MISSING)

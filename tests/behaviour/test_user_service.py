@@ -67,7 +67,10 @@ async def test_every_rpc_through_the_generated_client() -> None:
         async with user_client.UserServiceClient.connect(target) as client:
             created = await client.create_user(
                 user_pb2.CreateUserRequest(
-                    email="ada@example.com", first_name="Ada", last_name="Lovelace"
+                    email="ada@example.com",
+                    first_name="Ada",
+                    last_name="Lovelace",
+                    password="correct horse",
                 )
             )
             assert created.user.id == "1"
@@ -139,7 +142,8 @@ async def test_client_over_a_borrowed_channel_leaves_it_open() -> None:
                 await client.list_users(user_pb2.ListUsersRequest(page_size=1))
             # The client closed, the channel it borrowed did not.
             again = user_client.UserServiceClient(channel)
-            assert (await again.list_users(user_pb2.ListUsersRequest())).total_count == 0
+            listed = await again.list_users(user_pb2.ListUsersRequest(page_size=1))
+            assert listed.total_count == 0
     finally:
         await server.stop(None)
 
@@ -163,5 +167,45 @@ async def test_errors_carry_status_details_in_the_trailer() -> None:
         assert status is not None and status.message == "no such user"
         info = error_details_pb2.ErrorInfo()
         assert status.details[0].Unpack(info) and info.reason == "USER_NOT_FOUND"
+    finally:
+        await server.stop(None)
+
+
+async def test_invalid_requests_are_refused_before_the_handler() -> None:
+    from google.rpc import error_details_pb2
+    from grpc_status import rpc_status
+
+    servicer = InMemoryUsers()
+    server, target = await start(servicer)
+    try:
+        async with user_client.UserServiceClient.connect(target) as client:
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await client.create_user(user_pb2.CreateUserRequest(email="nope", password="x"))
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert not servicer.users  # the handler never ran
+        status = rpc_status.from_call(caught.value)  # type: ignore[arg-type]
+        assert status is not None
+        bad_request = error_details_pb2.BadRequest()
+        assert status.details[0].Unpack(bad_request)
+        assert [v.field for v in bad_request.field_violations] == [
+            "email",
+            "first_name",
+            "last_name",
+            "password",
+        ]
+    finally:
+        await server.stop(None)
+
+
+async def test_client_can_validate_before_sending() -> None:
+    servicer = InMemoryUsers()
+    server, target = await start(servicer)
+    try:
+        async with user_client.UserServiceClient.connect(target, validate=True) as client:
+            with pytest.raises(runtime.ValidationError) as caught:
+                await client.get_user(user_pb2.GetUserRequest(id=""))
+            assert [(v.field_path, v.rule_id) for v in caught.value.violations] == [
+                ("id", "string.min_len")
+            ]
     finally:
         await server.stop(None)

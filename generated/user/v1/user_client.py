@@ -17,39 +17,39 @@ runtime.ensure_compatible(1)
 class UserServiceClient(runtime.ServiceClient):
     """User service definition"""
 
-    def __init__(self, channel: runtime.Channel) -> None:
-        super().__init__(channel)
-        self._get_user = runtime.unary_unary_callable(
+    def __init__(self, channel: runtime.Channel, *, validate: bool = False) -> None:
+        super().__init__(channel, validate=validate)
+        self._rpc_get_user = runtime.unary_unary_callable(
             channel,
             "/user.v1.UserService/GetUser",
             user_pb2.GetUserRequest,
             user_pb2.GetUserResponse,
         )
-        self._list_users = runtime.unary_unary_callable(
+        self._rpc_list_users = runtime.unary_unary_callable(
             channel,
             "/user.v1.UserService/ListUsers",
             user_pb2.ListUsersRequest,
             user_pb2.ListUsersResponse,
         )
-        self._create_user = runtime.unary_unary_callable(
+        self._rpc_create_user = runtime.unary_unary_callable(
             channel,
             "/user.v1.UserService/CreateUser",
             user_pb2.CreateUserRequest,
             user_pb2.CreateUserResponse,
         )
-        self._update_user = runtime.unary_unary_callable(
+        self._rpc_update_user = runtime.unary_unary_callable(
             channel,
             "/user.v1.UserService/UpdateUser",
             user_pb2.UpdateUserRequest,
             user_pb2.UpdateUserResponse,
         )
-        self._delete_user = runtime.unary_unary_callable(
+        self._rpc_delete_user = runtime.unary_unary_callable(
             channel,
             "/user.v1.UserService/DeleteUser",
             user_pb2.DeleteUserRequest,
             empty_pb2.Empty,
         )
-        self._stream_user_updates = runtime.unary_stream_callable(
+        self._rpc_stream_user_updates = runtime.unary_stream_callable(
             channel,
             "/user.v1.UserService/StreamUserUpdates",
             user_pb2.StreamUserUpdatesRequest,
@@ -65,7 +65,8 @@ class UserServiceClient(runtime.ServiceClient):
         wait_for_ready: bool | None = None,
     ) -> user_pb2.GetUserResponse:
         """Get a user by ID"""
-        return await self._get_user(
+        self._check_request(request)
+        return await self._rpc_get_user(
             request,
             timeout=runtime.resolve_timeout(timeout, 5.0),
             metadata=metadata,
@@ -81,7 +82,8 @@ class UserServiceClient(runtime.ServiceClient):
         wait_for_ready: bool | None = None,
     ) -> user_pb2.ListUsersResponse:
         """List users with pagination"""
-        return await self._list_users(
+        self._check_request(request)
+        return await self._rpc_list_users(
             request,
             timeout=runtime.resolve_timeout(timeout, 10.0),
             metadata=metadata,
@@ -97,7 +99,8 @@ class UserServiceClient(runtime.ServiceClient):
         wait_for_ready: bool | None = None,
     ) -> user_pb2.CreateUserResponse:
         """Create a new user"""
-        return await self._create_user(
+        self._check_request(request)
+        return await self._rpc_create_user(
             request,
             timeout=runtime.resolve_timeout(timeout, 5.0),
             metadata=metadata,
@@ -113,7 +116,8 @@ class UserServiceClient(runtime.ServiceClient):
         wait_for_ready: bool | None = None,
     ) -> user_pb2.UpdateUserResponse:
         """Update an existing user"""
-        return await self._update_user(
+        self._check_request(request)
+        return await self._rpc_update_user(
             request,
             timeout=runtime.resolve_timeout(timeout, 5.0),
             metadata=metadata,
@@ -129,7 +133,8 @@ class UserServiceClient(runtime.ServiceClient):
         wait_for_ready: bool | None = None,
     ) -> empty_pb2.Empty:
         """Delete a user"""
-        return await self._delete_user(
+        self._check_request(request)
+        return await self._rpc_delete_user(
             request,
             timeout=runtime.resolve_timeout(timeout, 5.0),
             metadata=metadata,
@@ -145,8 +150,9 @@ class UserServiceClient(runtime.ServiceClient):
         wait_for_ready: bool | None = None,
     ) -> AsyncIterator[user_pb2.UserUpdate]:
         """Stream user updates"""
+        self._check_request(request)
         return runtime.iterate_responses(
-            self._stream_user_updates(
+            self._rpc_stream_user_updates(
                 request,
                 timeout=runtime.resolve_timeout(timeout, None),
                 metadata=metadata,

@@ -80,31 +80,37 @@ def add_user_service_to_server(
                 servicer.get_user,
                 user_pb2.GetUserRequest,
                 user_pb2.GetUserResponse,
+                validate=True,
             ),
             "ListUsers": runtime.unary_unary_handler(
                 servicer.list_users,
                 user_pb2.ListUsersRequest,
                 user_pb2.ListUsersResponse,
+                validate=True,
             ),
             "CreateUser": runtime.unary_unary_handler(
                 servicer.create_user,
                 user_pb2.CreateUserRequest,
                 user_pb2.CreateUserResponse,
+                validate=True,
             ),
             "UpdateUser": runtime.unary_unary_handler(
                 servicer.update_user,
                 user_pb2.UpdateUserRequest,
                 user_pb2.UpdateUserResponse,
+                validate=True,
             ),
             "DeleteUser": runtime.unary_unary_handler(
                 servicer.delete_user,
                 user_pb2.DeleteUserRequest,
                 empty_pb2.Empty,
+                validate=True,
             ),
             "StreamUserUpdates": runtime.unary_stream_handler(
                 servicer.stream_user_updates,
                 user_pb2.StreamUserUpdatesRequest,
                 user_pb2.UserUpdate,
+                validate=True,
             ),
         },
     )

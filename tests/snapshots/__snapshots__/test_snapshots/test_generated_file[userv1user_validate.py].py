@@ -138,14 +138,15 @@ def check_update_user_request(
                 "value length must be at least 1 characters",
             ),
         )
-    if not validation.is_email(m.email):
-        out.append(
-            validation.Violation(
-                prefix + "email",
-                "string.email",
-                "value must be a valid email address",
-            ),
-        )
+    if m.email:
+        if not validation.is_email(m.email):
+            out.append(
+                validation.Violation(
+                    prefix + "email",
+                    "string.email",
+                    "value must be a valid email address",
+                ),
+            )
 
 
 def check_delete_user_request(
