@@ -1,8 +1,8 @@
 """Bad rules are compile errors naming file, message, field and the conflict."""
 
 import pytest
-
 from protoc_gen_pyservice.pipeline import generate
+
 from tests.conftest import CompileProtos
 
 HEADER = """
