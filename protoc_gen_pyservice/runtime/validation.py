@@ -254,6 +254,10 @@ def is_uri_ref(value: str) -> bool:
     """A URI or relative reference (RFC 3986)."""
     if _URI_FORBIDDEN.search(value) or _PERCENT.search(value):
         return False
+    # A colon in the first path segment must end a scheme (RFC 3986 path-noscheme).
+    first_segment = re.split(r"[/?#]", value, maxsplit=1)[0]
+    if ":" in first_segment and not _URI_SCHEME.fullmatch(first_segment.partition(":")[0]):
+        return False
     try:
         parts = urlsplit(value)
         parts.port  # noqa: B018 - raises ValueError on a malformed port
