@@ -1,5 +1,6 @@
 """The `pyservice` CLI: drift detection on a copy of this project, and the packaged templates."""
 
+import os
 import shutil
 import subprocess
 import sys
@@ -82,6 +83,7 @@ def test_wheel_ships_every_template_and_the_options_proto(tmp_path: Path) -> Non
         assert f"protoc_gen_pyservice/templates/{template}" in names
     assert "protoc_gen_pyservice/proto/pyservice/options.proto" in names
     assert "protoc_gen_pyservice/py.typed" in names
+    assert "validate/validate_pb2.py" in names  # for generated code importing validate_pb2
     # Installed from the wheel, the plugin finds its templates inside the package.
     target = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(target)
@@ -101,3 +103,28 @@ def test_wheel_ships_every_template_and_the_options_proto(tmp_path: Path) -> Non
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == str(target / "protoc_gen_pyservice" / "templates")
+
+
+def test_include_path_is_enough_to_compile_annotated_protos(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [BIN / "pyservice", "include-path"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config")},
+    )
+    folders = result.stdout.split()
+    assert (Path(folders[0]) / "pyservice" / "options.proto").is_file()
+    assert (Path(folders[1]) / "validate" / "validate.proto").is_file()
+    (tmp_path / "a.proto").write_text(
+        'syntax = "proto3";\nimport "validate/validate.proto";\nimport "pyservice/options.proto";\n'
+        "message A { string b = 1 [(validate.rules).string.min_len = 1]; }\n"
+    )
+    protoc = [sys.executable, "-m", "grpc_tools.protoc", f"-I{tmp_path}"]
+    compiled = subprocess.run(
+        [*protoc, *(f"-I{folder}" for folder in folders), f"--python_out={tmp_path}", "a.proto"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert compiled.returncode == 0, compiled.stderr

@@ -106,5 +106,12 @@ def fetch_protos() -> None:
 
 @cli.command("include-path")
 def include_path() -> None:
-    """Print the folder holding pyservice/options.proto, for protoc's -I."""
-    click.echo(protos.package_proto_root())
+    """Print the folders protoc needs (-I) for pyservice/options.proto and validate/validate.proto,
+    one a line: the package's own, and a per-user copy of protoc-gen-validate's."""
+    cache = Path(click.get_app_dir("protoc-gen-pyservice")) / "include"
+    try:
+        folders = protos.include_paths(cache)
+    except protos.MissingProtoError as error:
+        raise click.ClickException(str(error)) from None
+    for folder in folders:
+        click.echo(folder)

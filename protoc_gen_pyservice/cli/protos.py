@@ -43,3 +43,10 @@ def _shipped_file(distribution: str, file_name: str) -> Path:
 def package_proto_root() -> Path:
     """The folder holding pyservice/options.proto, for include paths (`-I`)."""
     return Path(__file__).resolve().parent.parent / "proto"
+
+
+def include_paths(cache_root: Path) -> list[Path]:
+    """Every folder protoc needs for our options and protoc-gen-validate's rules: the package's
+    own protos, and validate/validate.proto copied from the installed protoc-gen-validate."""
+    fetch_third_party(cache_root)
+    return [package_proto_root(), cache_root]
