@@ -29,6 +29,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 import timeit
 from collections.abc import Callable, Sequence
@@ -185,8 +186,12 @@ def generate(out: Path, scratch: Path) -> Generated:
         if plain.returncode != 0:
             raise SystemExit(f"protoc failed on {PGV_FILES}:\n{plain.stderr}")
     rest = run_protoc(
-        [f"--descriptor_set_in={descriptor_set}", *includes, f"--python_out={out}"]
-        + list(PYTHON_ONLY_FILES)
+        [
+            f"--descriptor_set_in={descriptor_set}",
+            *includes,
+            f"--python_out={out}",
+            *PYTHON_ONLY_FILES,
+        ]
     )
     if rest.returncode != 0:
         raise SystemExit(f"protoc failed on {PYTHON_ONLY_FILES}:\n{rest.stderr}")
@@ -470,6 +475,13 @@ CONTENDERS = {
 }
 
 
+PGV_LABEL_NOTE = (
+    "`pgv` fails here: protoc-gen-validate 1.3.3 reads `FieldDescriptor.label`, which "
+    "protobuf 7 removed, when it generates code for an embedded message field without "
+    "rules (`Order.billing_address`). `pgv+shim` is PGV with that attribute restored on "
+    "the descriptors its code generator reads; it is not a target."
+)
+
 # How our runtime fails when the generated x_validate modules are missing.
 NOT_GENERATED = ("MissingValidatorError", "ModuleNotFoundError", "ImportError")
 
@@ -585,7 +597,7 @@ def install_pgv_label_shim(validator: ModuleType) -> None:
         return original(_LabeledMessage(proto_message.DESCRIPTOR))
 
     file_template.label_shim = True  # type: ignore[attr-defined]
-    validator.file_template = file_template
+    setattr(validator, "file_template", file_template)  # noqa: B010 - typed as ModuleType
 
 
 # --------------------------------------------------------------------------- agreement
@@ -827,33 +839,43 @@ def render_workload(report: WorkloadReport, repeats: int) -> str:
 
 
 def target_lines(reports: dict[str, WorkloadReport]) -> list[str]:
+    """One line per target: the ratios on both instances and whether the worse one meets it."""
     lines = []
     for workload, peer, limit in TARGETS:
         report = reports.get(workload)
         if report is None:
             continue
-        if limit >= 1:
-            goal = f"`{OURS}` <= {limit:.2f}x `{peer}` on `{workload}`"
-        else:
+        speedup = limit < 1  # stated as "N x faster than peer": peer time / our time >= N
+        if speedup:
             goal = f"`{OURS}` >= {1 / limit:.0f}x faster than `{peer}` on `{workload}`"
-        ours, other = report.rows.get(OURS), report.rows.get(peer)
-        ratios = [ratio(ours, other, instance) for instance in (VALID, INVALID)]
-        if ours is None or other is None:
-            verdict = "not run"
-        elif ours.failure or other.failure or None in ratios:
-            reason = f"{OURS}: {ours.failure}" if ours.failure else f"{peer}: {other.failure}"
-            verdict = f"not measured ({reason})"
         else:
-            measured = [r for r in ratios if r is not None]
-            shown = ", ".join(
-                f"{instance} {value:.2f}x" if limit >= 1 else f"{instance} {1 / value:.1f}x faster"
+            goal = f"`{OURS}` <= {limit:.2f}x `{peer}` on `{workload}`"
+        ours, other = report.rows.get(OURS), report.rows.get(peer)
+        if ours is None or other is None:
+            lines.append(f"- Target: {goal} — not run")
+            continue
+        failure = None
+        if ours.failure or other.failure:
+            failure = f"{OURS}: {ours.failure}" if ours.failure else f"{peer}: {other.failure}"
+        ratios = [ratio(ours, other, instance) for instance in (VALID, INVALID)]
+        measured = [r for r in ratios if r is not None]
+        if failure is not None or len(measured) != len(ratios):
+            lines.append(f"- Target: {goal} — not measured ({failure or 'no timings'})")
+            continue
+        if speedup:
+            shown = f"`{peer}` time / `{OURS}` time: " + ", ".join(
+                f"{instance} {1 / value:.2f}x"
                 for instance, value in zip((VALID, INVALID), measured, strict=True)
             )
-            met = "met" if max(measured) <= limit else "NOT met"
-            if report.disagreements:
-                met += " (but verdicts disagree)"
-            verdict = f"{shown} -> {met}"
-        lines.append(f"- Target: {goal} — {verdict}")
+        else:
+            shown = f"`{OURS}` time / `{peer}` time: " + ", ".join(
+                f"{instance} {value:.2f}x"
+                for instance, value in zip((VALID, INVALID), measured, strict=True)
+            )
+        met = "met" if max(measured) <= limit else "NOT met"
+        if report.disagreements:
+            met += " (but verdicts disagree)"
+        lines.append(f"- Target: {goal} — {shown} -> {met}")
     return lines
 
 
@@ -871,11 +893,20 @@ def cpu_count() -> int:
         return os.cpu_count() or 1
 
 
+def load_average() -> str:
+    """The 1-minute load average: other work on the machine makes numbers noisier."""
+    try:
+        return f"{os.getloadavg()[0]:.2f}"
+    except OSError:
+        return "unknown"
+
+
 def machine_facts() -> list[str]:
     return [
         f"Python {platform.python_version()} ({platform.python_implementation()}), "
         f"{platform.system()} {platform.machine()}, nproc {cpu_count()}",
         f"protobuf {google.protobuf.__version__} (backend: {api_implementation.Type()})",
+        f"load average at start: {load_average()}",
         f"protoc-gen-pyservice {distribution_version('protoc-gen-pyservice')}, "
         f"protoc-gen-validate {distribution_version('protoc-gen-validate')}, "
         f"protovalidate {distribution_version('protovalidate')}",
@@ -886,6 +917,7 @@ def render_section(
     reports: dict[str, WorkloadReport],
     command: str,
     args: argparse.Namespace,
+    facts: Sequence[str],
     notes: Sequence[str],
 ) -> str:
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -894,14 +926,18 @@ def render_section(
         "",
         f"Recorded {now} with `{command}`.",
         "",
-        *(f"- {fact}" for fact in machine_facts()),
+        *(f"- {fact}" for fact in facts),
         "",
-        "Steady state: each sample runs the call in a timeit loop (gc off) sized to take at",
-        f"least {args.min_time:.2f} s; {args.repeats} samples per statement, all statements",
-        "interleaved round-robin; the median is shown. First call: the first validation of",
-        "the valid instance in a fresh process (modules already imported), median of",
-        f"{args.first_call_samples} processes after one warm-up process. Violations: how many",
-        "the contender reports for the invalid instance (PGV raises on the first one).",
+        *textwrap.wrap(
+            "Steady state: one sample is a timeit loop (gc off) of as many calls as take "
+            f"at least {args.min_time:.2f} s; {args.repeats} samples per statement, "
+            "statements interleaved round-robin; the table shows the median. First call: "
+            "the first validation of the valid instance in a fresh process whose modules "
+            f"are already imported; median of {args.first_call_samples} processes after a "
+            "warm-up one. Violations: how many the contender reports for the invalid "
+            "instance (PGV raises at the first).",
+            width=88,
+        ),
     ]
     for report in reports.values():
         lines += ["", render_workload(report, args.repeats)]
@@ -985,6 +1021,21 @@ def check_agreement(
     return report
 
 
+def select(only: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Apply --only: names may be contenders, workloads, or a mix of both."""
+    picked = set(only)
+    contenders = [
+        name
+        for name in CONTENDER_NAMES
+        if not picked & set(SELECTABLE)
+        or name in picked
+        or name == HAND
+        or (name == PGV_SHIM and PGV in picked)
+    ]
+    workloads = [w for w in WORKLOADS if not picked & set(WORKLOADS) or w in picked]
+    return contenders, workloads
+
+
 def add_shim_row(report: WorkloadReport, subject: Subject, instances: Instances) -> None:
     """Check PGV with the label shim on a workload plain PGV failed, listed right after it."""
     row = Row(CONTENDERS[PGV_SHIM])
@@ -1005,10 +1056,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.child:
         contender, workload = args.child
         return child_main(contender, workload, args.out_dir)
-    names = [n for n in CONTENDER_NAMES if n == HAND or not args.only or n in args.only]
-    if PGV not in names and PGV_SHIM in names:
-        names.remove(PGV_SHIM)
-    workloads = [w for w in WORKLOADS if not set(args.only) & set(WORKLOADS) or w in args.only]
+    names, workloads = select(args.only)
+    facts = machine_facts()
     with tempfile.TemporaryDirectory(prefix="bench-validate-") as tmp:
         scratch = Path(tmp)
         out_dir = args.out_dir.resolve() if args.out_dir else scratch / "gen"
@@ -1054,6 +1103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if PGV_SHIM not in subjects:  # patches PGV from here on: plain PGV is checked
                 subjects[PGV_SHIM] = make_subjects(PGV_SHIM)
             add_shim_row(report, subjects[PGV_SHIM][workload], instances[workload])
+            if "label" in pgv_row.failure:
+                report.notes.append(PGV_LABEL_NOTE)
         for report in reports.values():
             for text in report.disagreements:
                 progress(f"[{report.name}] DISAGREEMENT: {text}")
@@ -1085,7 +1136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             row.per_call[slot.instance] = statistics.median(slot.per_call)
 
     command = shlex.join(["python", "bench/bench_validate.py", *arguments])
-    section = render_section(reports, command, args, notes)
+    section = render_section(reports, command, args, facts, notes)
     print(section)
     if args.write:
         write_benchmarks(BENCHMARKS_MD, section)
