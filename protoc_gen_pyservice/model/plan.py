@@ -32,7 +32,7 @@ class CheckKind(enum.Enum):
     NO_SUFFIX = "no_suffix"
     NO_CONTAINS = "no_contains"
     CONTAINS = "contains"
-    NO_MATCH = "no_match"  # CONSTANT.search(v) is None
+    NO_MATCH = "no_match"  # not CONSTANT(v): a precompiled RE2 `found_in` test
     FORMAT = "format"  # not validation.<function>(v[, arg])
     NOT_UNIQUE = "not_unique"
     NOT_BEFORE_NOW = "not_before_now"  # timestamps, in nanoseconds
@@ -130,4 +130,3 @@ class ValidationPlan(NamedTuple):
     messages: tuple[MessagePlan, ...]
     constants: tuple[Constant, ...]
     imports: tuple[str, ...]  # other validate modules called directly
-    uses_patterns: bool

@@ -185,7 +185,6 @@ class ValidationPlanner:
             messages=messages,
             constants=tuple(builder.constants),
             imports=tuple(sorted(builder.imports)),
-            uses_patterns=any(c.kind is ConstantKind.PATTERN for c in builder.constants),
         )
 
     def embedded(self, ref: TypeRef, own_file: str) -> Embedded:

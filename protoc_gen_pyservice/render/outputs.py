@@ -79,8 +79,6 @@ def _validate_context(file: File, plan: ValidationPlan) -> dict[str, Any]:
         "from protoc_gen_pyservice import runtime",
         "from protoc_gen_pyservice.runtime import validation",
     ]
-    if plan.uses_patterns:
-        third_party.append("import re2")
     return {
         "scope": scope,
         "imports": import_block(
