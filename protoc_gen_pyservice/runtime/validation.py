@@ -182,7 +182,7 @@ _HOST_LABEL = re.compile(r"[a-z0-9-]{1,63}")
 # Accepts exactly the ASCII addresses the full check below accepts: a local part of at most 64
 # characters with none of `@ <>()[],;:"`, then host-name labels. Anything else takes the long way.
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_PLAIN_EMAIL = re.compile(rf'[!#-\'*-+\--9=?A-Z^-~]{{1,64}}@{_LABEL}(?:\.{_LABEL})*\.?')
+_PLAIN_EMAIL = re.compile(rf"[!#-\'*-+\--9=?A-Z^-~]{{1,64}}@{_LABEL}(?:\.{_LABEL})*\.?")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _HEADER_NAME = re.compile(r":?[0-9a-zA-Z!#$%&'*+\-.^_|~`]+")
 _HEADER_VALUE = re.compile(r"[^\x00-\x08\x0a-\x1f\x7f]*")
@@ -242,7 +242,7 @@ def is_email(value: str) -> bool:
     if len(address) > 254:
         return False
     local, at, domain = address.partition("@")
-    if not at or not local or len(local.encode()) > 64 or any(c in local for c in " <>()[],;:\""):
+    if not at or not local or len(local.encode()) > 64 or any(c in local for c in ' <>()[],;:"'):
         return False
     return is_hostname(domain)
 
