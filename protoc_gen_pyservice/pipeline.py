@@ -58,7 +58,8 @@ def _find_non_utf8_string(request: plugin_pb2.CodeGeneratorRequest) -> str | Non
         if found is not None:
             name = file.name if isinstance(file.name, str) else f"proto_file[{index}]"
             return f"{name}: {found}"
-    return None
+    found = _non_utf8_path(request)
+    return f"request: {found}" if found is not None else None
 
 
 def _non_utf8_path(message: Message) -> str | None:

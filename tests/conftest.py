@@ -1,5 +1,6 @@
 """Shared helpers: compile protos with grpcio-tools' protoc into real CodeGeneratorRequests."""
 
+import os
 import subprocess
 import sys
 import tempfile
@@ -10,6 +11,7 @@ import grpc_tools
 import pytest
 from google.protobuf import descriptor_pb2
 from google.protobuf.compiler import plugin_pb2
+from hypothesis import settings
 
 ROOT = Path(__file__).resolve().parent.parent
 GENERATED = ROOT / "generated"
@@ -19,6 +21,11 @@ PROJECT_INCLUDES = (
     ROOT / "protoc_gen_pyservice" / "proto",
     ROOT / "third_party",
 )
+
+# CI replays the same examples every run: a red build must be reproducible, not bad luck.
+settings.register_profile("ci", derandomize=True, database=None)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 if str(GENERATED) not in sys.path:
     sys.path.insert(0, str(GENERATED))

@@ -25,7 +25,7 @@ def call_main(data: bytes, monkeypatch: pytest.MonkeyPatch) -> tuple[int, bytes,
 
 
 @settings(
-    max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=600, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(data=st.binary(max_size=512))
 def test_random_bytes(data: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -37,7 +37,7 @@ def test_random_bytes(data: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
         assert len(err.strip().splitlines()) == 1
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=600, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, len(VALID) - 1), st.integers(0, 255)), max_size=8))
 def test_mutated_requests_never_raise(mutations: list[tuple[int, int]]) -> None:
     data = bytearray(VALID)

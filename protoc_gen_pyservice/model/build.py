@@ -1,5 +1,6 @@
 """The only code that walks descriptors: a CodeGeneratorRequest's files -> the typed model."""
 
+import re
 from collections.abc import Sequence
 
 from google.protobuf import descriptor_pb2 as d
@@ -34,6 +35,7 @@ CLIENT_RESERVED = frozenset({"close", "connect", "channel"})
 MODULE_NAMES = frozenset({"grpc", "runtime"})
 
 _EDITION_DEFAULT_PRESENCE = d.FeatureSet.EXPLICIT
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _IDEMPOTENCY = {
     d.MethodOptions.IDEMPOTENCY_UNKNOWN: Idempotency.UNKNOWN,
     d.MethodOptions.NO_SIDE_EFFECTS: Idempotency.NO_SIDE_EFFECTS,
@@ -100,7 +102,12 @@ class _FileBuilder:
         )
 
     def _element(self, full_name: str) -> str:
-        return f"{self._proto.name}: {full_name}"
+        """Where a problem is: the file, then the element's full name, which must be made of
+        proto identifiers (protoc guarantees it; a hand-made request may not)."""
+        element = f"{self._proto.name}: {full_name}"
+        if not all(_IDENTIFIER.fullmatch(part) for part in full_name.split(".")):
+            raise GenerationError(element, "is not a valid proto identifier")
+        return element
 
     # Services
 
@@ -108,7 +115,9 @@ class _FileBuilder:
         self, service: d.ServiceDescriptorProto, path: paths.Path, top_level_names: set[str]
     ) -> Service:
         full_name = self._prefix + service.name
-        service_options = self._reader.get(service.options, extensions.PYSERVICE_SERVICE)
+        service_options = self._reader.get(
+            service.options, extensions.PYSERVICE_SERVICE, self._element(full_name)
+        )
         servicer_names: set[str] = set()
         client_names: set[str] = set(CLIENT_RESERVED)
         methods = tuple(
@@ -150,7 +159,7 @@ class _FileBuilder:
         path: paths.Path,
     ) -> Method:
         element = self._element(f"{service_name}.{method.name}")
-        method_options = self._reader.get(method.options, extensions.PYSERVICE_METHOD)
+        method_options = self._reader.get(method.options, extensions.PYSERVICE_METHOD, element)
         kind = _kind(method)
         python_name = naming.attribute(naming.snake_case(method.name))
         if python_name in MODULE_NAMES or python_name.endswith("_pb2"):
@@ -231,7 +240,9 @@ class _FileBuilder:
                     for field in message.field
                     if field.HasField("oneof_index") and field.oneof_index == index
                 ),
-                required=bool(self._reader.get(oneof.options, extensions.VALIDATE_REQUIRED)),
+                required=bool(
+                    self._reader.get(oneof.options, extensions.VALIDATE_REQUIRED, element)
+                ),
                 doc=self._comments.doc((*path, paths.MESSAGE_ONEOF, index)),
             )
             for index, oneof in enumerate(message.oneof_decl)
@@ -252,9 +263,11 @@ class _FileBuilder:
             ),
             doc=self._comments.doc(path),
             validation_disabled=bool(
-                self._reader.get(message.options, extensions.VALIDATE_DISABLED)
+                self._reader.get(message.options, extensions.VALIDATE_DISABLED, element)
             ),
-            validation_ignored=bool(self._reader.get(message.options, extensions.VALIDATE_IGNORED)),
+            validation_ignored=bool(
+                self._reader.get(message.options, extensions.VALIDATE_IGNORED, element)
+            ),
         )
 
     def _field(
@@ -266,6 +279,8 @@ class _FileBuilder:
         path: paths.Path | None,
     ) -> Field:
         field_element = f"{element}.{field.name}"
+        if not _IDENTIFIER.fullmatch(field.name):
+            raise GenerationError(field_element, "is not a valid proto identifier")
         field_type = FieldType(d.FieldDescriptorProto.Type.Name(field.type)[5:].lower())
         type_ref = None
         map_entry = None
@@ -273,13 +288,17 @@ class _FileBuilder:
             type_ref = self._type(field.type_name, field_element, "field type")
             entry = map_entries.get(type_ref.proto_name)
             if entry is not None:
+                if len(entry.field) != 2:
+                    raise GenerationError(field_element, "map entry must have a key and a value")
                 key, value = entry.field
                 map_entry = MapEntry(
                     key=self._field(key, entry, {}, field_element, None),
                     value=self._field(value, entry, {}, field_element, None),
                 )
         in_real_oneof = field.HasField("oneof_index") and not field.proto3_optional
-        raw_rules = self._reader.get(field.options, extensions.VALIDATE_RULES)
+        if field.HasField("oneof_index") and not 0 <= field.oneof_index < len(message.oneof_decl):
+            raise GenerationError(field_element, f"oneof_index {field.oneof_index} names no oneof")
+        raw_rules = self._reader.get(field.options, extensions.VALIDATE_RULES, field_element)
         return Field(
             name=field.name,
             number=field.number,
@@ -289,7 +308,7 @@ class _FileBuilder:
             map_entry=map_entry,
             oneof=message.oneof_decl[field.oneof_index].name if in_real_oneof else None,
             has_presence=self._has_presence(field, message),
-            rules=rules.field_rules(raw_rules) if raw_rules is not None else None,
+            rules=rules.field_rules(raw_rules, field_element) if raw_rules is not None else None,
             doc=self._comments.doc(path) if path is not None else Doc(),
             deprecated=field.options.deprecated,
         )

@@ -24,6 +24,7 @@ class CheckKind(enum.Enum):
     RANGE = "range"  # not (v within bounds)
     LEN_NE = "len_ne"  # len(v) != arg (code points, bytes, items or pairs)
     LEN_LT = "len_lt"
+    EMPTY = "empty"  # not v: a minimum length, byte count or item count of 1
     LEN_GT = "len_gt"
     UTF8_LEN_NE = "utf8_len_ne"  # len(v.encode()) != arg
     UTF8_LEN_LT = "utf8_len_lt"
@@ -55,6 +56,7 @@ class Check(NamedTuple):
     arg: Literal | None = None
     constant: str | None = None  # module-level constant the check uses
     function: str | None = None  # runtime predicate, for FORMAT
+    fast_function: str | None = None  # a precompiled pattern accepting the common case first
     bounds: Range | None = None
 
 

@@ -76,6 +76,9 @@ _SCALAR_FAMILY = {
     FieldType.SINT32: "sint32",
     FieldType.SINT64: "sint64",
 }
+# Formats whose usual spellings a precompiled pattern accepts outright: (that pattern, the
+# check for everything else), so only unusual values pay for the full check.
+_FAST_FORMATS = {"is_email": ("plain_email", "is_unusual_email")}
 _FORMATS = {
     "email": ("is_email", "a valid email address"),
     "hostname": ("is_hostname", "a valid hostname"),
@@ -607,7 +610,7 @@ class _FileBuilder:
             if rule in values:
                 checks.append(
                     Check(
-                        kind,
+                        _minimum(kind, values[rule]),
                         f"{family}.{rule}",
                         f"value length must be {relation} {count(values, rule)} {unit}",
                         arg=_literal(values[rule]),
@@ -621,7 +624,7 @@ class _FileBuilder:
             if rule in values:
                 checks.append(
                     Check(
-                        kind,
+                        _minimum(kind, values[rule]),
                         f"{family}.{rule}",
                         f"value length must be {relation} {count(values, rule)} bytes",
                         arg=_literal(values[rule]),
@@ -649,7 +652,7 @@ class _FileBuilder:
             if rule in values:
                 checks.append(
                     Check(
-                        kind,
+                        _minimum(kind, values[rule]),
                         f"{family}.{rule}",
                         f"value {phrase} {_clip(repr(values[rule]))}",
                         arg=_literal(values[rule]),
@@ -676,12 +679,16 @@ class _FileBuilder:
                 )
                 continue
             function, description = formats[rule]
+            fast_function = None
+            if function in _FAST_FORMATS:
+                fast_function, function = _FAST_FORMATS[function]
             checks.append(
                 Check(
                     CheckKind.FORMAT,
                     f"{family}.{rule}",
                     f"value must be {description}",
                     function=function,
+                    fast_function=fast_function,
                 )
             )
         known = values.get("well_known_regex")
@@ -700,6 +707,13 @@ class _FileBuilder:
         return checks
 
 
+def _minimum(kind: CheckKind, bound: RuleValue) -> CheckKind:
+    """A minimum of one (code point, byte, item) is simply "not empty"."""
+    if kind in (CheckKind.LEN_LT, CheckKind.UTF8_LEN_LT) and bound == 1:
+        return CheckKind.EMPTY
+    return kind
+
+
 def _count_checks(
     values: dict[str, RuleValue], family: str, low: str, high: str, noun: str
 ) -> list[Check]:
@@ -711,7 +725,7 @@ def _count_checks(
         if rule in values:
             checks.append(
                 Check(
-                    kind,
+                    _minimum(kind, values[rule]),
                     f"{family}.{rule}",
                     f"value must contain {relation} {count(values, rule)} {noun}(s)",
                     arg=_literal(values[rule]),

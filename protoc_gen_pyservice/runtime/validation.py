@@ -52,8 +52,9 @@ _by_class: dict[type[Message], Validator | None] = {}
 def collect_violations(message: Message) -> list[Violation]:
     """Every violation of `message` and the messages inside it; empty when it is valid."""
     found: list[Violation] = []
-    validator = _by_class.get(type(message), _MISSING)
-    if validator is _MISSING:
+    try:
+        validator = _by_class[type(message)]
+    except KeyError:
         validator = _find_validator(type(message))
     if validator is not None:
         validator(message, "", found)
@@ -181,8 +182,12 @@ def _varint(data: bytes, position: int) -> tuple[int, int]:
 _HOST_LABEL = re.compile(r"[a-z0-9-]{1,63}")
 # Accepts exactly the ASCII addresses the full check below accepts: a local part of at most 64
 # characters with none of `@ <>()[],;:"`, then host-name labels. Anything else takes the long way.
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_PLAIN_EMAIL = re.compile(rf"[!#-\'*-+\--9=?A-Z^-~]{{1,64}}@{_LABEL}(?:\.{_LABEL})*\.?")
+# A label: 1 to 63 of [A-Za-z0-9-], not starting or ending with a hyphen. Possessive repeats:
+# a label or a local part never gives characters back, so the match cannot backtrack.
+_LABEL = r"(?!-)[A-Za-z0-9-]{1,63}+(?<!-)"
+plain_email = re.compile(
+    rf"(?=.{{1,254}}\Z)[!#-\'*-+\--9=?A-Z^-~]{{1,64}}+@{_LABEL}(?:\.{_LABEL})*+\.?", re.DOTALL
+).fullmatch
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _HEADER_NAME = re.compile(r":?[0-9a-zA-Z!#$%&'*+\-.^_|~`]+")
 _HEADER_VALUE = re.compile(r"[^\x00-\x08\x0a-\x1f\x7f]*")
@@ -232,8 +237,14 @@ def is_hostname(value: str) -> bool:
 def is_email(value: str) -> bool:
     """RFC 5322 address (a `Name <addr>` form is reduced to its address), local part at most
     64 bytes, whole address at most 254, domain a valid host name."""
-    if len(value) <= 254 and _PLAIN_EMAIL.fullmatch(value):
-        return True  # the common case, decided by one precompiled pattern
+    return plain_email(value) is not None or is_unusual_email(value)
+
+
+def is_unusual_email(value: str) -> bool:
+    """is_email() for what plain_email() does not accept outright: display names, non-ASCII
+    local parts, rejects. Generated code calls plain_email() first, then this."""
+    if "@" not in value:
+        return False
     address = value
     if "<" in value:
         address = parseaddr(value)[1]
@@ -320,6 +331,13 @@ def key_text(key: object) -> str:
     if isinstance(key, bool):
         return "true" if key else "false"
     return str(key)
+
+
+def prefix_paths(found: list[Violation], start: int, prefix: str) -> None:
+    """Complete the paths of violations an embedded message reported from `start` on."""
+    for index in range(start, len(found)):
+        violation = found[index]
+        found[index] = violation._replace(field_path=prefix + violation.field_path)
 
 
 def duration_nanos(value: Any) -> int:

@@ -1,6 +1,7 @@
 import pytest
 from google.rpc import error_details_pb2
 from protoc_gen_pyservice import runtime
+from protoc_gen_pyservice.runtime import validation
 from protoc_gen_pyservice.runtime.compat import MAX_GENERATED_API
 
 
@@ -22,3 +23,30 @@ def test_service_error_packs_details_into_a_status() -> None:
     assert status.code == 5 and status.message == "no such user"
     unpacked = error_details_pb2.ErrorInfo()
     assert status.details[0].Unpack(unpacked) and unpacked == info
+
+
+def test_violations_convert_to_bad_request_and_common_validation_error() -> None:
+    from common.v1 import errors_pb2
+
+    violations = [
+        runtime.Violation("email", "string.email", "value must be a valid email address"),
+        runtime.Violation('labels["k"]', "string.min_len", "value length must be at least 2", True),
+    ]
+    bad_request = validation.to_bad_request(violations)
+    assert isinstance(bad_request, error_details_pb2.BadRequest)
+    assert [(v.field, v.description) for v in bad_request.field_violations] == [
+        ("email", "value must be a valid email address"),
+        ('labels["k"]', "value length must be at least 2"),
+    ]
+    common = validation.fill_field_violations(violations, errors_pb2.ValidationError())
+    assert [(v.field, v.description) for v in common.field_violations] == [
+        ("email", "value must be a valid email address"),
+        ('labels["k"]', "value length must be at least 2"),
+    ]
+
+
+def test_a_type_without_rules_needs_no_generated_module() -> None:
+    from google.protobuf import empty_pb2, timestamp_pb2
+
+    assert runtime.collect_violations(empty_pb2.Empty()) == []
+    assert runtime.collect_violations(timestamp_pb2.Timestamp(seconds=-5)) == []

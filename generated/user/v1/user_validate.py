@@ -18,7 +18,7 @@ def check_user(
     out: list[validation.Violation],
 ) -> None:
     """Append the violations of a user.v1.User to `out`."""
-    if len(m.id) < 1:
+    if not m.id:
         out.append(
             validation.Violation(
                 prefix + "id",
@@ -26,7 +26,7 @@ def check_user(
                 "value length must be at least 1 characters",
             ),
         )
-    if not validation.is_email(m.email):
+    if not (validation.plain_email(m.email) or validation.is_unusual_email(m.email)):
         out.append(
             validation.Violation(
                 prefix + "email",
@@ -34,7 +34,7 @@ def check_user(
                 "value must be a valid email address",
             ),
         )
-    if len(m.first_name) < 1:
+    if not m.first_name:
         out.append(
             validation.Violation(
                 prefix + "first_name",
@@ -42,7 +42,7 @@ def check_user(
                 "value length must be at least 1 characters",
             ),
         )
-    if len(m.last_name) < 1:
+    if not m.last_name:
         out.append(
             validation.Violation(
                 prefix + "last_name",
@@ -58,7 +58,7 @@ def check_get_user_request(
     out: list[validation.Violation],
 ) -> None:
     """Append the violations of a user.v1.GetUserRequest to `out`."""
-    if len(m.id) < 1:
+    if not m.id:
         out.append(
             validation.Violation(
                 prefix + "id",
@@ -90,7 +90,7 @@ def check_create_user_request(
     out: list[validation.Violation],
 ) -> None:
     """Append the violations of a user.v1.CreateUserRequest to `out`."""
-    if not validation.is_email(m.email):
+    if not (validation.plain_email(m.email) or validation.is_unusual_email(m.email)):
         out.append(
             validation.Violation(
                 prefix + "email",
@@ -98,7 +98,7 @@ def check_create_user_request(
                 "value must be a valid email address",
             ),
         )
-    if len(m.first_name) < 1:
+    if not m.first_name:
         out.append(
             validation.Violation(
                 prefix + "first_name",
@@ -106,7 +106,7 @@ def check_create_user_request(
                 "value length must be at least 1 characters",
             ),
         )
-    if len(m.last_name) < 1:
+    if not m.last_name:
         out.append(
             validation.Violation(
                 prefix + "last_name",
@@ -130,7 +130,7 @@ def check_update_user_request(
     out: list[validation.Violation],
 ) -> None:
     """Append the violations of a user.v1.UpdateUserRequest to `out`."""
-    if len(m.id) < 1:
+    if not m.id:
         out.append(
             validation.Violation(
                 prefix + "id",
@@ -139,7 +139,7 @@ def check_update_user_request(
             ),
         )
     if m.email:
-        if not validation.is_email(m.email):
+        if not (validation.plain_email(m.email) or validation.is_unusual_email(m.email)):
             out.append(
                 validation.Violation(
                     prefix + "email",
@@ -155,7 +155,7 @@ def check_delete_user_request(
     out: list[validation.Violation],
 ) -> None:
     """Append the violations of a user.v1.DeleteUserRequest to `out`."""
-    if len(m.id) < 1:
+    if not m.id:
         out.append(
             validation.Violation(
                 prefix + "id",
@@ -182,7 +182,10 @@ def check_list_users_response(
 ) -> None:
     """Append the violations of a user.v1.ListUsersResponse to `out`."""
     for users_index, users_item in enumerate(m.users):
-        check_user(users_item, f"{prefix}users[{users_index}].", out)
+        mark = len(out)
+        check_user(users_item, "", out)
+        if len(out) != mark:
+            validation.prefix_paths(out, mark, f"{prefix}users[{users_index}].")
 
 
 def check_create_user_response(
