@@ -5,7 +5,7 @@ from protoc_gen_pyservice.pipeline import generate
 from syrupy.assertion import SnapshotAssertion
 from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 
-from tests.conftest import GENERATED, project_request
+from tests.conftest import GENERATED, PROJECT_INCLUDES, ROOT, make_request, project_request
 
 
 class PythonSnapshot(SingleFileSnapshotExtension):
@@ -35,3 +35,30 @@ def test_generated_file(name: str, snapshot: SnapshotAssertion) -> None:
 @pytest.mark.parametrize("name", sorted(FILES))
 def test_checked_in_generated_file_matches(name: str) -> None:
     assert (GENERATED / name).read_text() == FILES[name]
+
+
+RULE_HEAVY_ROOT = ROOT / "tests" / "validation" / "protos"
+RULE_HEAVY = generate(
+    make_request(
+        RULE_HEAVY_ROOT,
+        ["vt/collections.proto", "vt/strings.proto", "vt/wkt.proto"],
+        includes=PROJECT_INCLUDES[-1:],
+    )
+)
+RULE_HEAVY_FILES = {
+    file.name: file.content for file in RULE_HEAVY.file if file.name.endswith("_validate.py")
+}
+
+
+def test_rule_heavy_protos_generate() -> None:
+    assert not RULE_HEAVY.error
+    assert sorted(RULE_HEAVY_FILES) == [
+        "vt/collections_validate.py",
+        "vt/strings_validate.py",
+        "vt/wkt_validate.py",
+    ]
+
+
+@pytest.mark.parametrize("name", sorted(RULE_HEAVY_FILES))
+def test_rule_heavy_validators(name: str, snapshot: SnapshotAssertion) -> None:
+    assert RULE_HEAVY_FILES[name] == snapshot(extension_class=PythonSnapshot)

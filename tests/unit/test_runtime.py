@@ -1,8 +1,15 @@
+import importlib
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from google.rpc import error_details_pb2
 from protoc_gen_pyservice import runtime
 from protoc_gen_pyservice.runtime import validation
 from protoc_gen_pyservice.runtime.compat import MAX_GENERATED_API
+
+from tests.conftest import PROJECT_INCLUDES, WKT_INCLUDE
 
 
 def test_incompatible_generated_code_fails_at_import_with_advice() -> None:
@@ -50,3 +57,23 @@ def test_a_type_without_rules_needs_no_generated_module() -> None:
 
     assert runtime.collect_violations(empty_pb2.Empty()) == []
     assert runtime.collect_violations(timestamp_pb2.Timestamp(seconds=-5)) == []
+
+
+def test_rules_without_a_generated_module_are_a_clear_error(tmp_path: Path) -> None:
+    """A message type with rules whose x_validate module was never generated must not pass."""
+    proto = tmp_path / "nomodule.proto"
+    proto.write_text(
+        'syntax = "proto3";\npackage nomodule;\nimport "validate/validate.proto";\n'
+        "message Ruled { string name = 1 [(validate.rules).string.min_len = 1]; }\n"
+    )
+    protoc = [sys.executable, "-m", "grpc_tools.protoc", f"-I{tmp_path}"]
+    includes = [f"-I{PROJECT_INCLUDES[-1]}", f"-I{WKT_INCLUDE}"]
+    subprocess.run([*protoc, *includes, f"--python_out={tmp_path}", "nomodule.proto"], check=True)
+    sys.path.insert(0, str(tmp_path))
+    try:
+        module = importlib.import_module("nomodule_pb2")
+        with pytest.raises(runtime.MissingValidatorError, match="nomodule_validate"):
+            runtime.collect_violations(module.Ruled())
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("nomodule_pb2", None)
