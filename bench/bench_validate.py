@@ -41,6 +41,7 @@ from typing import Any, TypeVar
 import google.protobuf
 from google.protobuf import descriptor_pb2
 from google.protobuf.internal import api_implementation
+from protoc_gen_pyservice.runtime.validation import Violation
 from protoc_gen_pyservice.runtime.validation import pattern as re2_pattern
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -328,106 +329,112 @@ _POSTAL_CODE = re2_pattern("^[A-Z0-9][A-Z0-9 -]{1,8}[A-Z0-9]$")
 _SKU = re2_pattern("^[A-Z]{3}-[0-9]{4,8}$")
 _LABEL_KEY = re2_pattern("^[a-z][a-z0-9_]*$")
 _CURRENCIES = frozenset(("USD", "EUR", "GBP", "JPY"))
+# The floor returns what the runtime's API returns, a Violation with a message, so the invalid
+# instances compare equal work; one constant message stands for the specific ones.
+_INVALID = "value is invalid"
+HandFound = list[Violation]
 
 
-def hand_create_user(m: Any) -> Found:
+def hand_create_user(m: Any) -> HandFound:
     """user.v1.CreateUserRequest's rules as straight-line code: the floor."""
-    found: Found = []
+    found: HandFound = []
     value = m.email
     if not value:
-        found.append(("email", "string.email_empty"))
+        found.append(Violation("email", "string.email_empty", _INVALID))
     elif _EMAIL(value) is None:
-        found.append(("email", "string.email"))
+        found.append(Violation("email", "string.email", _INVALID))
     if not m.first_name:
-        found.append(("first_name", "string.min_len"))
+        found.append(Violation("first_name", "string.min_len", _INVALID))
     if not m.last_name:
-        found.append(("last_name", "string.min_len"))
+        found.append(Violation("last_name", "string.min_len", _INVALID))
     if len(m.password) < 8:
-        found.append(("password", "string.min_len"))
+        found.append(Violation("password", "string.min_len", _INVALID))
     return found
 
 
-def _hand_address(a: Any, prefix: str, found: Found) -> None:
+def _hand_address(a: Any, prefix: str, found: HandFound) -> None:
     value = a.line1
     if not value:
-        found.append((prefix + "line1", "string.min_len"))
+        found.append(Violation(prefix + "line1", "string.min_len", _INVALID))
     elif len(value) > 100:
-        found.append((prefix + "line1", "string.max_len"))
+        found.append(Violation(prefix + "line1", "string.max_len", _INVALID))
     if len(a.line2) > 100:
-        found.append((prefix + "line2", "string.max_len"))
+        found.append(Violation(prefix + "line2", "string.max_len", _INVALID))
     value = a.city
     if not value:
-        found.append((prefix + "city", "string.min_len"))
+        found.append(Violation(prefix + "city", "string.min_len", _INVALID))
     elif len(value) > 64:
-        found.append((prefix + "city", "string.max_len"))
+        found.append(Violation(prefix + "city", "string.max_len", _INVALID))
     if not _POSTAL_CODE(a.postal_code):
-        found.append((prefix + "postal_code", "string.pattern"))
+        found.append(Violation(prefix + "postal_code", "string.pattern", _INVALID))
     if len(a.country_code) != 2:
-        found.append((prefix + "country_code", "string.len"))
+        found.append(Violation(prefix + "country_code", "string.len", _INVALID))
 
 
-def hand_order(m: Any) -> Found:
+def hand_order(m: Any) -> HandFound:
     """benchpb.v1.Order's rules as straight-line code: the floor."""
-    found: Found = []
+    found: HandFound = []
     value = m.order_id
     if not value:
-        found.append(("order_id", "string.uuid_empty"))
+        found.append(Violation("order_id", "string.uuid_empty", _INVALID))
     elif _UUID(value) is None:
-        found.append(("order_id", "string.uuid"))
+        found.append(Violation("order_id", "string.uuid", _INVALID))
     value = m.customer_email
     if not value:
-        found.append(("customer_email", "string.email_empty"))
+        found.append(Violation("customer_email", "string.email_empty", _INVALID))
     elif _EMAIL(value) is None:
-        found.append(("customer_email", "string.email"))
+        found.append(Violation("customer_email", "string.email", _INVALID))
     if m.HasField("shipping_address"):
         _hand_address(m.shipping_address, "shipping_address.", found)
     else:
-        found.append(("shipping_address", "required"))
+        found.append(Violation("shipping_address", "required", _INVALID))
     if m.HasField("billing_address"):
         _hand_address(m.billing_address, "billing_address.", found)
     items = m.line_items
     count = len(items)
     if count < 1:
-        found.append(("line_items", "repeated.min_items"))
+        found.append(Violation("line_items", "repeated.min_items", _INVALID))
     elif count > 50:
-        found.append(("line_items", "repeated.max_items"))
+        found.append(Violation("line_items", "repeated.max_items", _INVALID))
     for index, item in enumerate(items):
         value = item.sku
         if len(value) > 16:
-            found.append((f"line_items[{index}].sku", "string.max_len"))
+            found.append(Violation(f"line_items[{index}].sku", "string.max_len", _INVALID))
         if not _SKU(value):
-            found.append((f"line_items[{index}].sku", "string.pattern"))
+            found.append(Violation(f"line_items[{index}].sku", "string.pattern", _INVALID))
         value = item.name
         if not value:
-            found.append((f"line_items[{index}].name", "string.min_len"))
+            found.append(Violation(f"line_items[{index}].name", "string.min_len", _INVALID))
         elif len(value) > 200:
-            found.append((f"line_items[{index}].name", "string.max_len"))
+            found.append(Violation(f"line_items[{index}].name", "string.max_len", _INVALID))
         number = item.quantity
         if number <= 0 or number > 1000:
-            found.append((f"line_items[{index}].quantity", "int32.gt_lte"))
+            found.append(Violation(f"line_items[{index}].quantity", "int32.gt_lte", _INVALID))
         number = item.unit_price_cents
         if number < 0 or number >= 100000000:
-            found.append((f"line_items[{index}].unit_price_cents", "int64.gte_lt"))
+            found.append(
+                Violation(f"line_items[{index}].unit_price_cents", "int64.gte_lt", _INVALID)
+            )
         if item.currency not in _CURRENCIES:
-            found.append((f"line_items[{index}].currency", "string.in"))
+            found.append(Violation(f"line_items[{index}].currency", "string.in", _INVALID))
         if item.discount_percent > 100:
-            found.append((f"line_items[{index}].discount_percent", "uint32.lte"))
+            found.append(Violation(f"line_items[{index}].discount_percent", "uint32.lte", _INVALID))
     labels = m.labels
     if len(labels) > 16:
-        found.append(("labels", "map.max_pairs"))
+        found.append(Violation("labels", "map.max_pairs", _INVALID))
     for key, value in labels.items():
         size = len(key)
         if size < 1:
-            found.append((f"labels[{key_text(key)}]", "string.min_len"))
+            found.append(Violation(f"labels[{key_text(key)}]", "string.min_len", _INVALID))
         elif size > 63:
-            found.append((f"labels[{key_text(key)}]", "string.max_len"))
+            found.append(Violation(f"labels[{key_text(key)}]", "string.max_len", _INVALID))
         if not _LABEL_KEY(key):
-            found.append((f"labels[{key_text(key)}]", "string.pattern"))
+            found.append(Violation(f"labels[{key_text(key)}]", "string.pattern", _INVALID))
         if len(value) > 256:
-            found.append((f"labels[{key_text(key)}]", "string.max_len"))
+            found.append(Violation(f"labels[{key_text(key)}]", "string.max_len", _INVALID))
     number = m.priority
     if number < 0 or number > 9:
-        found.append(("priority", "int32.gte_lte"))
+        found.append(Violation("priority", "int32.gte_lte", _INVALID))
     return found
 
 
@@ -546,8 +553,8 @@ def make_subjects(name: str) -> dict[str, Subject]:
     except Exception as error:  # an import or setup failure: report, measure the rest
         raise Unavailable(f"{type(error).__name__}: {error}") from error
     return {
-        SMALL: Subject(hand_create_user, None, "pgv", list),
-        LARGE: Subject(hand_order, None, "pgv", list),
+        SMALL: Subject(hand_create_user, None, "pgv", ours_violations),
+        LARGE: Subject(hand_order, None, "pgv", ours_violations),
     }
 
 

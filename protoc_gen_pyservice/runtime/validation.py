@@ -336,8 +336,8 @@ def key_text(key: object) -> str:
 def prefix_paths(found: list[Violation], start: int, prefix: str) -> None:
     """Complete the paths of violations an embedded message reported from `start` on."""
     for index in range(start, len(found)):
-        violation = found[index]
-        found[index] = violation._replace(field_path=prefix + violation.field_path)
+        path, rule_id, message, for_key = found[index]
+        found[index] = Violation(prefix + path, rule_id, message, for_key)
 
 
 def duration_nanos(value: Any) -> int:
