@@ -57,7 +57,14 @@ def _service_context(file: File, validation: ValidationPlan) -> dict[str, Any]:
 
 
 def _register_doc(service: Service) -> Doc:
-    return Doc((f"Serve the RPCs of {service.full_name} from `servicer` on `server`.",))
+    return Doc(
+        (
+            f"Serve the RPCs of {service.full_name} from `servicer` on `server`.",
+            "",
+            "`errors` maps your domain exceptions to status codes; anything unmapped answers",
+            "INTERNAL with a request id, and is logged in full.",
+        )
+    )
 
 
 def _client_context(file: File, validation: ValidationPlan) -> dict[str, Any]:
@@ -66,7 +73,7 @@ def _client_context(file: File, validation: ValidationPlan) -> dict[str, Any]:
         **_rpc_module_context(
             file,
             lambda method: method.kind.server_streaming,
-            ["from protoc_gen_pyservice import runtime"],
+            ["import grpc", "from protoc_gen_pyservice import runtime"],
         ),
         "module_doc": Doc((f"Typed async gRPC clients for {file.proto_path}.",)),
     }

@@ -15,12 +15,14 @@ from protoc_gen_pyservice.runtime.client import (
     unary_unary_callable,
 )
 from protoc_gen_pyservice.runtime.compat import ensure_compatible
+from protoc_gen_pyservice.runtime.context import claims, request_id
 from protoc_gen_pyservice.runtime.errors import (
     Aborted,
     AlreadyExists,
     Cancelled,
     DataLoss,
     DeadlineExceeded,
+    ErrorMap,
     FailedPrecondition,
     Internal,
     InvalidArgument,
@@ -33,6 +35,7 @@ from protoc_gen_pyservice.runtime.errors import (
     Unavailable,
     Unimplemented,
     Unknown,
+    from_rpc_error,
 )
 from protoc_gen_pyservice.runtime.server import (
     add_service,
@@ -59,6 +62,7 @@ __all__ = [
     "Channel",
     "DataLoss",
     "DeadlineExceeded",
+    "ErrorMap",
     "FailedPrecondition",
     "Internal",
     "InvalidArgument",
@@ -79,9 +83,12 @@ __all__ = [
     "ValidationError",
     "Violation",
     "add_service",
+    "claims",
     "collect_violations",
     "ensure_compatible",
+    "from_rpc_error",
     "iterate_responses",
+    "request_id",
     "resolve_timeout",
     "stream_stream_callable",
     "stream_stream_handler",

@@ -11,6 +11,7 @@ import grpc
 import grpc.aio
 from google.protobuf.message import Message
 from protoc_gen_pyservice.runtime import validation
+from protoc_gen_pyservice.runtime.errors import from_rpc_error
 
 Req = TypeVar("Req", bound=Message)
 Resp = TypeVar("Resp", bound=Message)
@@ -84,10 +85,13 @@ def stream_stream_callable(
 async def iterate_responses(
     call: grpc.aio.UnaryStreamCall[Any, Resp] | grpc.aio.StreamStreamCall[Any, Resp],
 ) -> AsyncIterator[Resp]:
-    """The responses of a streaming call; leaving the loop early cancels the call."""
+    """The responses of a streaming call; leaving the loop early cancels the call, and a
+    failed call raises the typed error (ServiceError subclass) with its details."""
     try:
         async for response in call:
             yield response
+    except grpc.aio.AioRpcError as error:
+        raise from_rpc_error(error) from error
     finally:
         call.cancel()
 

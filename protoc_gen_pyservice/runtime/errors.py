@@ -1,12 +1,19 @@
 """Exceptions a handler raises to answer with a status code (and details), one per code."""
 
-from collections.abc import Iterable
-from typing import ClassVar
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, ClassVar, TypeVar
 
 import grpc
-from google.protobuf import any_pb2
-from google.protobuf.message import Message
-from google.rpc import status_pb2
+import grpc.aio
+from google.protobuf import any_pb2, symbol_database
+from google.protobuf.message import DecodeError, Message
+from google.rpc import error_details_pb2, status_pb2
+
+M = TypeVar("M", bound=Message)
+logger = logging.getLogger("protoc_gen_pyservice.errors")
 
 # grpcio-status' trailer for a serialized google.rpc.Status.
 STATUS_DETAILS_KEY = "grpc-status-details-bin"
@@ -25,6 +32,40 @@ class ServiceError(Exception):
         super().__init__(message)
         self.message = message
         self.details: tuple[Message, ...] = tuple(details)
+
+    # The failed call this error was decoded from, on the client side.
+    rpc_error: grpc.aio.AioRpcError | None = None
+
+    def detail(self, detail_type: type[M]) -> M | None:
+        """The first detail of a type: `error.detail(error_details_pb2.ErrorInfo)`."""
+        for detail in self.details:
+            if isinstance(detail, detail_type):
+                return detail
+        return None
+
+    @property
+    def error_info(self) -> error_details_pb2.ErrorInfo | None:
+        return self.detail(error_details_pb2.ErrorInfo)
+
+    @property
+    def bad_request(self) -> error_details_pb2.BadRequest | None:
+        return self.detail(error_details_pb2.BadRequest)
+
+    @property
+    def retry_info(self) -> error_details_pb2.RetryInfo | None:
+        return self.detail(error_details_pb2.RetryInfo)
+
+    @property
+    def quota_failure(self) -> error_details_pb2.QuotaFailure | None:
+        return self.detail(error_details_pb2.QuotaFailure)
+
+    @property
+    def resource_info(self) -> error_details_pb2.ResourceInfo | None:
+        return self.detail(error_details_pb2.ResourceInfo)
+
+    @property
+    def precondition_failure(self) -> error_details_pb2.PreconditionFailure | None:
+        return self.detail(error_details_pb2.PreconditionFailure)
 
     def to_status(self) -> status_pb2.Status:
         """This error as a google.rpc.Status, details packed into Any."""
@@ -98,3 +139,123 @@ class DataLoss(ServiceError):
 
 class Unauthenticated(ServiceError):
     code = grpc.StatusCode.UNAUTHENTICATED
+
+
+_BY_CODE: dict[grpc.StatusCode, type[ServiceError]] = {
+    error.code: error
+    for error in (
+        Cancelled,
+        Unknown,
+        InvalidArgument,
+        DeadlineExceeded,
+        NotFound,
+        AlreadyExists,
+        PermissionDenied,
+        ResourceExhausted,
+        FailedPrecondition,
+        Aborted,
+        OutOfRange,
+        Unimplemented,
+        Internal,
+        Unavailable,
+        DataLoss,
+        Unauthenticated,
+    )
+}
+
+
+def from_rpc_error(error: grpc.aio.AioRpcError) -> ServiceError:
+    """The typed exception for a failed call, details decoded; `.rpc_error` keeps the original.
+
+    Details whose message types this process does not know stay packed as google.protobuf.Any.
+    """
+    code = error.code()
+    typed = _BY_CODE.get(code, Unknown)(error.details() or "", _decode_details(error))
+    typed.rpc_error = error
+    return typed
+
+
+def _decode_details(error: grpc.aio.AioRpcError) -> list[Message]:
+    trailers: Any = error.trailing_metadata() or ()
+    raw = next((value for key, value in trailers if key == STATUS_DETAILS_KEY), None)
+    if not isinstance(raw, bytes):
+        return []
+    try:
+        status = status_pb2.Status.FromString(raw)
+    except DecodeError:
+        return []
+    details: list[Message] = []
+    database = symbol_database.Default()
+    for packed in status.details:
+        type_name = packed.TypeName()
+        try:
+            message_class = database.GetSymbol(type_name)
+        except KeyError:
+            details.append(packed)
+            continue
+        detail = message_class()
+        packed.Unpack(detail)
+        details.append(detail)
+    return details
+
+
+Translation = Callable[[BaseException], ServiceError]
+
+
+class ErrorMap:
+    """Which domain exceptions answer with which status, declared once for a server.
+
+    `ErrorMap({UserNotFound: NotFound, UserExists: lambda e: AlreadyExists(str(e), [...])})`:
+    a value is a ServiceError class (built with the exception's text) or a function returning
+    the ServiceError. Subclasses match through their base classes. `validation_detail` names a
+    message type shaped like common.v1.ValidationError that invalid requests carry beside
+    google.rpc.BadRequest; `rate_limit_detail` one shaped like common.v1.RateLimitInfo.
+    """
+
+    def __init__(
+        self,
+        mapping: Mapping[type[BaseException], type[ServiceError] | Translation] | None = None,
+        *,
+        validation_detail: type[Message] | None = None,
+        rate_limit_detail: type[Message] | None = None,
+    ) -> None:
+        self._mapping: dict[type[BaseException], Translation] = {}
+        for exception_type, target in (mapping or {}).items():
+            self.register(exception_type, target)
+        self.validation_detail = validation_detail
+        self.rate_limit_detail = rate_limit_detail
+
+    def register(
+        self, exception_type: type[BaseException], target: type[ServiceError] | Translation
+    ) -> None:
+        if isinstance(target, type) and issubclass(target, ServiceError):
+            error_class = target
+            self._mapping[exception_type] = lambda exception: error_class(str(exception))
+        else:
+            self._mapping[exception_type] = target  # type: ignore[assignment]
+
+    def translate(self, exception: BaseException) -> ServiceError | None:
+        for base in type(exception).__mro__:
+            translation = self._mapping.get(base)
+            if translation is not None:
+                return translation(exception)
+        return None
+
+
+NO_ERROR_MAP = ErrorMap()
+
+
+def internal_error(exception: BaseException, method: str, request_id: str) -> Internal:
+    """INTERNAL for a bug in a handler: the caller learns only the request id; the log gets
+    everything, under that id."""
+    logger.error(
+        "unhandled %s in %s (request id %s)",
+        type(exception).__name__,
+        method,
+        request_id,
+        exc_info=exception,
+    )
+    return Internal(
+        f"internal error; request id {request_id}",
+        [error_details_pb2.RequestInfo(request_id=request_id)],
+    )

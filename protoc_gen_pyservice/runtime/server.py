@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NamedTuple, NoReturn, TypeVar
 
 import grpc
 import grpc.aio
 from google.protobuf.message import Message
-from protoc_gen_pyservice.runtime import validation
+from protoc_gen_pyservice.runtime import context, validation
 from protoc_gen_pyservice.runtime.errors import (
+    NO_ERROR_MAP,
     STATUS_DETAILS_KEY,
+    ErrorMap,
     InvalidArgument,
     ServiceError,
     Unimplemented,
+    internal_error,
 )
 
 Req = TypeVar("Req", bound=Message)
@@ -53,7 +56,7 @@ async def abort(context: grpc.aio.ServicerContext[Any, Any], error: ServiceError
 
 
 def _request_check(
-    request_type: type[Message], validate: bool
+    request_type: type[Message], validate: bool, errors: ErrorMap
 ) -> Callable[[Message], ServiceError | None] | None:
     """The check run on every request before the handler, or None when there is nothing to check.
 
@@ -68,20 +71,31 @@ def _request_check(
     def check(request: Message) -> ServiceError | None:
         found: list[validation.Violation] = []
         validator(request, "", found)
-        return invalid_request(request, found) if found else None
+        return invalid_request(request, found, errors) if found else None
 
     return check
 
 
-def invalid_request(request: Message, violations: list[validation.Violation]) -> InvalidArgument:
-    """INVALID_ARGUMENT naming every violation, with a google.rpc.BadRequest detail."""
+def invalid_request(
+    request: Message, violations: list[validation.Violation], errors: ErrorMap = NO_ERROR_MAP
+) -> InvalidArgument:
+    """INVALID_ARGUMENT naming every violation, with a google.rpc.BadRequest detail (and the
+    ErrorMap's validation detail, such as common.v1.ValidationError, when it names one)."""
     summary = "; ".join(f"{v.field_path}: {v.message}" for v in violations[:5])
     if len(violations) > 5:
         summary += f"; and {len(violations) - 5} more"
-    return InvalidArgument(
-        f"invalid {request.DESCRIPTOR.full_name}: {summary}",
-        [validation.to_bad_request(violations)],
-    )
+    details = [validation.to_bad_request(violations)]
+    if errors.validation_detail is not None:
+        details.append(validation.fill_field_violations(violations, errors.validation_detail()))
+    return InvalidArgument(f"invalid {request.DESCRIPTOR.full_name}: {summary}", details)
+
+
+def _as_service_error(exception: Exception, errors: ErrorMap, method: str) -> ServiceError:
+    """A handler's exception as the status to answer: mapped, or INTERNAL with a request id."""
+    mapped = errors.translate(exception)
+    if mapped is not None:
+        return mapped
+    return internal_error(exception, method, context.request_id() or context.new_request_id())
 
 
 async def _checked_stream(
@@ -94,28 +108,24 @@ async def _checked_stream(
         yield request
 
 
+class HandlerSpec(NamedTuple):
+    """One RPC's handler as generated code declares it; add_service() builds the real one."""
+
+    kind: str  # unary_unary, unary_stream, stream_unary, stream_stream
+    behavior: Callable[..., Any]
+    request_type: type[Message]
+    response_type: type[Message]
+    validate: bool
+
+
 def unary_unary_handler(
     behavior: Callable[[Req, Context[Req, Resp]], Awaitable[Resp]],
     request_type: type[Req],
     response_type: type[Resp],
     *,
     validate: bool = False,
-) -> grpc.RpcMethodHandler[Req, Resp]:
-    check = _request_check(request_type, validate)
-
-    async def handle(request: Req, context: Context[Req, Resp]) -> Resp:
-        try:
-            if check is not None and (error := check(request)) is not None:
-                raise error
-            return await behavior(request, context)
-        except ServiceError as error:
-            await abort(context, error)
-
-    return grpc.unary_unary_rpc_method_handler(
-        handle,
-        request_deserializer=request_type.FromString,
-        response_serializer=response_type.SerializeToString,
-    )
+) -> HandlerSpec:
+    return HandlerSpec("unary_unary", behavior, request_type, response_type, validate)
 
 
 def unary_stream_handler(
@@ -124,23 +134,8 @@ def unary_stream_handler(
     response_type: type[Resp],
     *,
     validate: bool = False,
-) -> grpc.RpcMethodHandler[Req, Resp]:
-    check = _request_check(request_type, validate)
-
-    async def handle(request: Req, context: Context[Req, Resp]) -> AsyncIterator[Resp]:
-        try:
-            if check is not None and (error := check(request)) is not None:
-                raise error
-            async for response in behavior(request, context):
-                yield response
-        except ServiceError as error:
-            await abort(context, error)
-
-    return grpc.unary_stream_rpc_method_handler(
-        handle,
-        request_deserializer=request_type.FromString,
-        response_serializer=response_type.SerializeToString,
-    )
+) -> HandlerSpec:
+    return HandlerSpec("unary_stream", behavior, request_type, response_type, validate)
 
 
 def stream_unary_handler(
@@ -149,22 +144,8 @@ def stream_unary_handler(
     response_type: type[Resp],
     *,
     validate: bool = False,
-) -> grpc.RpcMethodHandler[Req, Resp]:
-    check = _request_check(request_type, validate)
-
-    async def handle(requests: AsyncIterator[Req], context: Context[Req, Resp]) -> Resp:
-        try:
-            if check is not None:
-                requests = _checked_stream(requests, check)
-            return await behavior(requests, context)
-        except ServiceError as error:
-            await abort(context, error)
-
-    return grpc.stream_unary_rpc_method_handler(
-        handle,
-        request_deserializer=request_type.FromString,
-        response_serializer=response_type.SerializeToString,
-    )
+) -> HandlerSpec:
+    return HandlerSpec("stream_unary", behavior, request_type, response_type, validate)
 
 
 def stream_stream_handler(
@@ -173,32 +154,106 @@ def stream_stream_handler(
     response_type: type[Resp],
     *,
     validate: bool = False,
-) -> grpc.RpcMethodHandler[Req, Resp]:
-    check = _request_check(request_type, validate)
+) -> HandlerSpec:
+    return HandlerSpec("stream_stream", behavior, request_type, response_type, validate)
 
-    async def handle(
-        requests: AsyncIterator[Req], context: Context[Req, Resp]
-    ) -> AsyncIterator[Resp]:
+
+def build_handler(
+    spec: HandlerSpec, method: str, errors: ErrorMap
+) -> grpc.RpcMethodHandler[Any, Any]:
+    """The grpc handler for one RPC: validation first, then the behavior, every exception
+    answered with a status (ServiceError as raised, mapped domain errors, else INTERNAL)."""
+    check = _request_check(spec.request_type, spec.validate, errors)
+    behavior = spec.behavior
+    deserialize = spec.request_type.FromString
+    serialize = spec.response_type.SerializeToString
+
+    async def fail(context: Context[Any, Any], exception: Exception) -> NoReturn:
+        if isinstance(exception, ServiceError):
+            await abort(context, exception)
+        await abort(context, _as_service_error(exception, errors, method))
+
+    if spec.kind == "unary_unary":
+
+        async def unary_unary(request: Any, context: Context[Any, Any]) -> Any:
+            try:
+                if check is not None and (error := check(request)) is not None:
+                    raise error
+                return await behavior(request, context)
+            except grpc.aio.AbortError:
+                raise
+            except Exception as exception:
+                await fail(context, exception)
+
+        return grpc.unary_unary_rpc_method_handler(unary_unary, deserialize, serialize)
+
+    if spec.kind == "unary_stream":
+
+        async def unary_stream(request: Any, context: Context[Any, Any]) -> AsyncIterator[Any]:
+            try:
+                if check is not None and (error := check(request)) is not None:
+                    raise error
+                async for response in behavior(request, context):
+                    yield response
+            except grpc.aio.AbortError:
+                raise
+            except Exception as exception:
+                await fail(context, exception)
+
+        return grpc.unary_stream_rpc_method_handler(unary_stream, deserialize, serialize)
+
+    if spec.kind == "stream_unary":
+
+        async def stream_unary(requests: AsyncIterator[Any], context: Context[Any, Any]) -> Any:
+            try:
+                if check is not None:
+                    requests = _checked_stream(requests, check)
+                return await behavior(requests, context)
+            except grpc.aio.AbortError:
+                raise
+            except Exception as exception:
+                await fail(context, exception)
+
+        return grpc.stream_unary_rpc_method_handler(stream_unary, deserialize, serialize)
+
+    async def stream_stream(
+        requests: AsyncIterator[Any], context: Context[Any, Any]
+    ) -> AsyncIterator[Any]:
         try:
             if check is not None:
                 requests = _checked_stream(requests, check)
             async for response in behavior(requests, context):
                 yield response
-        except ServiceError as error:
-            await abort(context, error)
+        except grpc.aio.AbortError:
+            raise
+        except Exception as exception:
+            await fail(context, exception)
 
-    return grpc.stream_stream_rpc_method_handler(
-        handle,
-        request_deserializer=request_type.FromString,
-        response_serializer=response_type.SerializeToString,
-    )
+    return grpc.stream_stream_rpc_method_handler(stream_stream, deserialize, serialize)
 
 
 def add_service(
     server: grpc.aio.Server,
     service_name: str,
-    handlers: Mapping[str, grpc.RpcMethodHandler[Any, Any]],
+    handlers: Mapping[str, HandlerSpec],
+    *,
+    errors: ErrorMap | None = None,
 ) -> None:
     """Register one service's handlers under `/service_name/Method` paths."""
+    error_map = errors or NO_ERROR_MAP
+    built = {
+        name: build_handler(spec, f"/{service_name}/{name}", error_map)
+        for name, spec in handlers.items()
+    }
     # Registered methods skip grpcio's per-call generic-handler lookup.
-    server.add_registered_method_handlers(service_name, dict(handlers))  # type: ignore[attr-defined]
+    server.add_registered_method_handlers(service_name, built)  # type: ignore[attr-defined]
+    registered_services(server).append(service_name)
+
+
+def registered_services(server: grpc.aio.Server) -> list[str]:
+    """The services add_service() put on a server, for health and reflection."""
+    services: list[str] | None = getattr(server, "_pyservice_services", None)
+    if services is None:
+        services = []
+        server._pyservice_services = services  # type: ignore[attr-defined]
+    return services

@@ -70,8 +70,14 @@ class UserServiceBase:
 def add_user_service_to_server(
     servicer: UserServiceBase,
     server: grpc.aio.Server,
+    *,
+    errors: runtime.ErrorMap | None = None,
 ) -> None:
-    """Serve the RPCs of user.v1.UserService from `servicer` on `server`."""
+    """Serve the RPCs of user.v1.UserService from `servicer` on `server`.
+
+    `errors` maps your domain exceptions to status codes; anything unmapped answers
+    INTERNAL with a request id, and is logged in full.
+    """
     runtime.add_service(
         server,
         "user.v1.UserService",
@@ -113,4 +119,5 @@ def add_user_service_to_server(
                 validate=True,
             ),
         },
+        errors=errors,
     )

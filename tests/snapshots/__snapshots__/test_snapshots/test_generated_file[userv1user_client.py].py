@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import google.protobuf.empty_pb2 as empty_pb2
+import grpc
 import user.v1.user_pb2 as user_pb2
 from protoc_gen_pyservice import runtime
 
@@ -66,12 +67,15 @@ class UserServiceClient(runtime.ServiceClient):
     ) -> user_pb2.GetUserResponse:
         """Get a user by ID"""
         self._check_request(request)
-        return await self._rpc_get_user(
-            request,
-            timeout=runtime.resolve_timeout(timeout, 5.0),
-            metadata=metadata,
-            wait_for_ready=wait_for_ready,
-        )
+        try:
+            return await self._rpc_get_user(
+                request,
+                timeout=runtime.resolve_timeout(timeout, 5.0),
+                metadata=metadata,
+                wait_for_ready=wait_for_ready,
+            )
+        except grpc.aio.AioRpcError as error:
+            raise runtime.from_rpc_error(error) from error
 
     async def list_users(
         self,
@@ -83,12 +87,15 @@ class UserServiceClient(runtime.ServiceClient):
     ) -> user_pb2.ListUsersResponse:
         """List users with pagination"""
         self._check_request(request)
-        return await self._rpc_list_users(
-            request,
-            timeout=runtime.resolve_timeout(timeout, 10.0),
-            metadata=metadata,
-            wait_for_ready=wait_for_ready,
-        )
+        try:
+            return await self._rpc_list_users(
+                request,
+                timeout=runtime.resolve_timeout(timeout, 10.0),
+                metadata=metadata,
+                wait_for_ready=wait_for_ready,
+            )
+        except grpc.aio.AioRpcError as error:
+            raise runtime.from_rpc_error(error) from error
 
     async def create_user(
         self,
@@ -100,12 +107,15 @@ class UserServiceClient(runtime.ServiceClient):
     ) -> user_pb2.CreateUserResponse:
         """Create a new user"""
         self._check_request(request)
-        return await self._rpc_create_user(
-            request,
-            timeout=runtime.resolve_timeout(timeout, 5.0),
-            metadata=metadata,
-            wait_for_ready=wait_for_ready,
-        )
+        try:
+            return await self._rpc_create_user(
+                request,
+                timeout=runtime.resolve_timeout(timeout, 5.0),
+                metadata=metadata,
+                wait_for_ready=wait_for_ready,
+            )
+        except grpc.aio.AioRpcError as error:
+            raise runtime.from_rpc_error(error) from error
 
     async def update_user(
         self,
@@ -117,12 +127,15 @@ class UserServiceClient(runtime.ServiceClient):
     ) -> user_pb2.UpdateUserResponse:
         """Update an existing user"""
         self._check_request(request)
-        return await self._rpc_update_user(
-            request,
-            timeout=runtime.resolve_timeout(timeout, 5.0),
-            metadata=metadata,
-            wait_for_ready=wait_for_ready,
-        )
+        try:
+            return await self._rpc_update_user(
+                request,
+                timeout=runtime.resolve_timeout(timeout, 5.0),
+                metadata=metadata,
+                wait_for_ready=wait_for_ready,
+            )
+        except grpc.aio.AioRpcError as error:
+            raise runtime.from_rpc_error(error) from error
 
     async def delete_user(
         self,
@@ -134,12 +147,15 @@ class UserServiceClient(runtime.ServiceClient):
     ) -> empty_pb2.Empty:
         """Delete a user"""
         self._check_request(request)
-        return await self._rpc_delete_user(
-            request,
-            timeout=runtime.resolve_timeout(timeout, 5.0),
-            metadata=metadata,
-            wait_for_ready=wait_for_ready,
-        )
+        try:
+            return await self._rpc_delete_user(
+                request,
+                timeout=runtime.resolve_timeout(timeout, 5.0),
+                metadata=metadata,
+                wait_for_ready=wait_for_ready,
+            )
+        except grpc.aio.AioRpcError as error:
+            raise runtime.from_rpc_error(error) from error
 
     def stream_user_updates(
         self,
