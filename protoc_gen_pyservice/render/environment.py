@@ -49,4 +49,5 @@ def environment() -> jinja2.Environment:
     env.filters["call"] = filters.call
     env.filters["pyset"] = filters.pyset
     env.filters["field_access"] = filters.field_access
+    env.filters["fit"] = filters.fit
     return env

@@ -151,3 +151,90 @@ def field_access(owner: str, name: str) -> str:
     if keyword.iskeyword(name):
         return f'getattr({owner}, "{name}")'
     return f"{owner}.{name}"
+
+
+def fit(statement: str, indent: int) -> str:
+    """A one-line statement laid out as ruff-format would at column `indent` if too long.
+
+    The shapes generated code uses: `if not (A or B):` splits at `or`; `if not (X):` puts X on
+    a line of its own; a statement ending in a call puts the call's arguments on their own
+    line (one per line, with a trailing comma, when even that is too long). Anything else
+    stays on one line, as ruff-format leaves it.
+    """
+    if indent + len(statement) <= LINE_LENGTH:
+        return statement
+    # Continuation lines are relative to the statement: templates indent whole blocks.
+    pad, end = " " * 4, ""
+    trailer = ":" if statement.endswith(":") else ""
+    body = statement.removesuffix(":") if trailer else statement
+    negated = "if not ("
+    if body.startswith(negated) and body.endswith(")"):
+        inner = body[len(negated) : -1]
+        if _closing_paren(body, len(negated) - 1) == len(body) - 1:
+            parts = _split_top_level(inner, " or ")
+            lines = [parts[0], *(f"or {part}" for part in parts[1:])]
+            return negated + "\n" + "".join(f"{pad}{line}\n" for line in lines) + f"{end}){trailer}"
+    if body.endswith(")"):
+        opening = _opening_paren(body)
+        arguments = body[opening + 1 : -1]
+        if opening > 0 and arguments:
+            head = body[: opening + 1]
+            if indent + 4 + len(arguments) <= LINE_LENGTH:
+                return f"{head}\n{pad}{arguments}\n{end}){trailer}"
+            exploded = "".join(f"{pad}{part},\n" for part in _split_top_level(arguments, ", "))
+            return f"{head}\n{exploded}{end}){trailer}"
+    return statement
+
+
+def _opening_paren(text: str) -> int:
+    """The index of the `(` that the final `)` of `text` closes."""
+    depth = 0
+    for index in range(len(text) - 1, -1, -1):
+        char = text[index]
+        if char == ")":
+            depth += 1
+        elif char == "(":
+            depth -= 1
+            if depth == 0:
+                return index
+    return -1
+
+
+def _closing_paren(text: str, opening: int) -> int:
+    depth = 0
+    for index in range(opening, len(text)):
+        if text[index] == "(":
+            depth += 1
+        elif text[index] == ")":
+            depth -= 1
+            if depth == 0:
+                return index
+    return -1
+
+
+def _split_top_level(text: str, separator: str) -> list[str]:
+    """`text` split at `separator` outside brackets and string literals."""
+    parts: list[str] = []
+    depth, start, quote = 0, 0, ""
+    index = 0
+    while index < len(text):
+        char = text[index]
+        if quote:
+            if char == "\\":
+                index += 1
+            elif char == quote:
+                quote = ""
+        elif char in "\"'":
+            quote = char
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        elif depth == 0 and text.startswith(separator, index):
+            parts.append(text[start:index])
+            start = index + len(separator)
+            index = start
+            continue
+        index += 1
+    parts.append(text[start:])
+    return parts

@@ -28,11 +28,15 @@ class _OutputKind(NamedTuple):
     context: Callable[[File, ValidationPlan], dict[str, Any]]
 
 
+def _methods(file: File) -> list[Method]:
+    return [method for service in file.services for method in service.methods]
+
+
 def _rpc_module_context(
     file: File, needs_async_iterator: Callable[[Method], bool], third_party: list[str]
 ) -> dict[str, Any]:
     """Scope and imports of an output built from the file's RPCs (service or client)."""
-    methods = [method for service in file.services for method in service.methods]
+    methods = _methods(file)
     refs = [ref for m in methods for ref in (m.request, m.response)]
     scope = ModuleScope(ref.module for ref in refs)
     stdlib = []
@@ -73,7 +77,9 @@ def _client_context(file: File, validation: ValidationPlan) -> dict[str, Any]:
         **_rpc_module_context(
             file,
             lambda method: method.kind.server_streaming,
-            ["import grpc", "from protoc_gen_pyservice import runtime"],
+            # Unary responses catch grpc.aio.AioRpcError; streams leave that to the runtime.
+            ["from protoc_gen_pyservice import runtime"]
+            + (["import grpc"] if any(not m.kind.server_streaming for m in _methods(file)) else []),
         ),
         "module_doc": Doc((f"Typed async gRPC clients for {file.proto_path}.",)),
     }

@@ -333,11 +333,13 @@ def key_text(key: object) -> str:
     return str(key)
 
 
-def prefix_paths(found: list[Violation], start: int, prefix: str) -> None:
-    """Complete the paths of violations an embedded message reported from `start` on."""
+def prefix_paths(found: list[Violation], start: int, prefix: str, field: str, key: object) -> None:
+    """Complete the paths of the violations an item of `field` (at index or map key `key`)
+    reported from `start` on: `users[2].` + `email`."""
+    item = f"{prefix}{field}[{key_text(key)}]."
     for index in range(start, len(found)):
         path, rule_id, message, for_key = found[index]
-        found[index] = Violation(prefix + path, rule_id, message, for_key)
+        found[index] = Violation(item + path, rule_id, message, for_key)
 
 
 def duration_nanos(value: Any) -> int:

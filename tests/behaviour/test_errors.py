@@ -56,7 +56,7 @@ class Raising(user_service.UserServiceBase):
     async def get_user(self, request, context):
         raise self.error
 
-    async def stream_user_updates(  # type: ignore[override]
+    async def stream_user_updates(
         self, request: user_pb2.StreamUserUpdatesRequest, context: object
     ) -> AsyncIterator[user_pb2.UserUpdate]:
         yield user_pb2.UserUpdate()

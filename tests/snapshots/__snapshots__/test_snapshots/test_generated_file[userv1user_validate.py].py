@@ -185,7 +185,7 @@ def check_list_users_response(
         mark = len(out)
         check_user(users_item, "", out)
         if len(out) != mark:
-            validation.prefix_paths(out, mark, f"{prefix}users[{users_index}].")
+            validation.prefix_paths(out, mark, prefix, "users", users_index)
 
 
 def check_create_user_response(

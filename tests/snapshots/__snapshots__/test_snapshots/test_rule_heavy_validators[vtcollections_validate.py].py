@@ -98,7 +98,7 @@ def check_repeateds(
         mark = len(out)
         check_item(items_item, "", out)
         if len(out) != mark:
-            validation.prefix_paths(out, mark, f"{prefix}items[{items_index}].")
+            validation.prefix_paths(out, mark, prefix, "items", items_index)
     for positives_index, positives_item in enumerate(m.positives):
         if not (positives_item > 0):
             out.append(
@@ -156,7 +156,7 @@ def check_repeateds(
         mark = len(out)
         validation.validate_into(remotes_item, "", out)
         if len(out) != mark:
-            validation.prefix_paths(out, mark, f"{prefix}remotes[{remotes_index}].")
+            validation.prefix_paths(out, mark, prefix, "remotes", remotes_index)
     for addrs_index, addrs_item in enumerate(m.addrs):
         if len(addrs_item) != 4:
             out.append(
@@ -221,7 +221,7 @@ def check_maps(
         mark = len(out)
         check_item(by_id_item, "", out)
         if len(out) != mark:
-            validation.prefix_paths(out, mark, f"{prefix}by_id[{validation.key_text(by_id_key)}].")
+            validation.prefix_paths(out, mark, prefix, "by_id", by_id_key)
     for flags_key, flags_item in m.flags.items():
         if flags_key is not True:
             out.append(
@@ -260,7 +260,7 @@ def check_maps(
         mark = len(out)
         check_item(no_sparse_item, "", out)
         if len(out) != mark:
-            validation.prefix_paths(out, mark, f"{prefix}no_sparse[{validation.key_text(no_sparse_key)}].")
+            validation.prefix_paths(out, mark, prefix, "no_sparse", no_sparse_key)
     if m.opt:
         if len(m.opt) < 2:
             out.append(
@@ -293,7 +293,7 @@ def check_maps(
         mark = len(out)
         validation.validate_into(remotes_item, "", out)
         if len(out) != mark:
-            validation.prefix_paths(out, mark, f"{prefix}remotes[{validation.key_text(remotes_key)}].")
+            validation.prefix_paths(out, mark, prefix, "remotes", remotes_key)
     for colors_key, colors_item in m.colors.items():
         if colors_item not in _MAPS_COLORS_DEFINED:
             out.append(
@@ -342,7 +342,7 @@ def check_member(
         mark = len(out)
         check_item(extras_item, "", out)
         if len(out) != mark:
-            validation.prefix_paths(out, mark, f"{prefix}extras[{validation.key_text(extras_key)}].")
+            validation.prefix_paths(out, mark, prefix, "extras", extras_key)
     for tags_index, tags_item in enumerate(m.tags):
         if not tags_item:
             out.append(
@@ -364,12 +364,12 @@ def check_team(
         mark = len(out)
         check_member(members_item, "", out)
         if len(out) != mark:
-            validation.prefix_paths(out, mark, f"{prefix}members[{members_index}].")
+            validation.prefix_paths(out, mark, prefix, "members", members_index)
     for subteams_key, subteams_item in m.subteams.items():
         mark = len(out)
         check_team(subteams_item, "", out)
         if len(out) != mark:
-            validation.prefix_paths(out, mark, f"{prefix}subteams[{validation.key_text(subteams_key)}].")
+            validation.prefix_paths(out, mark, prefix, "subteams", subteams_key)
 
 
 VALIDATORS: dict[str, validation.Validator] = {

@@ -443,7 +443,10 @@ def check_wrappers(
             )
     if m.HasField("required_email"):
         required_email_value = m.required_email.value
-        if not (validation.plain_email(required_email_value) or validation.is_unusual_email(required_email_value)):
+        if not (
+            validation.plain_email(required_email_value)
+            or validation.is_unusual_email(required_email_value)
+        ):
             out.append(
                 validation.Violation(
                     prefix + "required_email",
