@@ -26,7 +26,7 @@ from google.protobuf import descriptor_pb2 as google_dot_protobuf_dot_descriptor
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17pyservice/options.proto\x12\tpyservice\x1a google/protobuf/descriptor.proto\x1a\x1egoogle/protobuf/duration.proto\"\xb6\x01\n\rMethodOptions\x12\x33\n\x07timeout\x18\x01 \x01(\x0b\x32\x19.google.protobuf.DurationR\x07timeout\x12\'\n\x0fskip_validation\x18\x02 \x01(\x08R\x0eskipValidation\x12\x16\n\x06public\x18\x03 \x01(\x08R\x06public\x12!\n\tretryable\x18\x04 \x01(\x08H\x00R\tretryable\x88\x01\x01\x42\x0c\n\n_retryable\"n\n\x0eServiceOptions\x12\x33\n\x07timeout\x18\x01 \x01(\x0b\x32\x19.google.protobuf.DurationR\x07timeout\x12\'\n\x0fskip_validation\x18\x02 \x01(\x08R\x0eskipValidation:R\n\x06method\x12\x1e.google.protobuf.MethodOptions\x18\xcd\xca\x03 \x01(\x0b\x32\x18.pyservice.MethodOptionsR\x06method:V\n\x07service\x12\x1f.google.protobuf.ServiceOptions\x18\xcd\xca\x03 \x01(\x0b\x32\x19.pyservice.ServiceOptionsR\x07serviceB5Z3github.com/protoc-gen-pyservice/pyservice;pyserviceb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17pyservice/options.proto\x12\tpyservice\x1a google/protobuf/descriptor.proto\x1a\x1egoogle/protobuf/duration.proto\"\xcc\x01\n\rMethodOptions\x12\x33\n\x07timeout\x18\x01 \x01(\x0b\x32\x19.google.protobuf.DurationR\x07timeout\x12\'\n\x0fskip_validation\x18\x02 \x01(\x08R\x0eskipValidation\x12\x16\n\x06public\x18\x03 \x01(\x08R\x06public\x12!\n\tretryable\x18\x04 \x01(\x08H\x00R\tretryable\x88\x01\x01\x12\x14\n\x05roles\x18\x05 \x03(\tR\x05rolesB\x0c\n\n_retryable\"n\n\x0eServiceOptions\x12\x33\n\x07timeout\x18\x01 \x01(\x0b\x32\x19.google.protobuf.DurationR\x07timeout\x12\'\n\x0fskip_validation\x18\x02 \x01(\x08R\x0eskipValidation:R\n\x06method\x12\x1e.google.protobuf.MethodOptions\x18\xcd\xca\x03 \x01(\x0b\x32\x18.pyservice.MethodOptionsR\x06method:V\n\x07service\x12\x1f.google.protobuf.ServiceOptions\x18\xcd\xca\x03 \x01(\x0b\x32\x19.pyservice.ServiceOptionsR\x07serviceB5Z3github.com/protoc-gen-pyservice/pyservice;pyserviceb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,7 +35,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'Z3github.com/protoc-gen-pyservice/pyservice;pyservice'
   _globals['_METHODOPTIONS']._serialized_start=105
-  _globals['_METHODOPTIONS']._serialized_end=287
-  _globals['_SERVICEOPTIONS']._serialized_start=289
-  _globals['_SERVICEOPTIONS']._serialized_end=399
+  _globals['_METHODOPTIONS']._serialized_end=309
+  _globals['_SERVICEOPTIONS']._serialized_start=311
+  _globals['_SERVICEOPTIONS']._serialized_end=421
 # @@protoc_insertion_point(module_scope)

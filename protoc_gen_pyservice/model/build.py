@@ -188,6 +188,7 @@ class _FileBuilder:
                 or _flag(service_options, "skip_validation")
             ),
             public=_flag(method_options, "public"),
+            roles=tuple(method_options.roles) if method_options is not None else (),
             deprecated=method.options.deprecated,
         )
 

@@ -91,6 +91,7 @@ _EXPECTED_FIELDS = {
         "skip_validation": _TYPE_BOOL,
         "public": _TYPE_BOOL,
         "retryable": _TYPE_BOOL,
+        "roles": descriptor.FieldDescriptor.TYPE_STRING,
     },
     PYSERVICE_SERVICE: {"timeout": _TYPE_MESSAGE, "skip_validation": _TYPE_BOOL},
 }
@@ -117,7 +118,7 @@ def _check_fields(name: str, extension: descriptor.FieldDescriptor) -> None:
         if (
             field is None
             or field.type != field_type
-            or field.is_repeated
+            or field.is_repeated != (field_name == "roles")
             or (needs_presence and not field.has_presence)
         ):
             raise GenerationError(

@@ -157,6 +157,7 @@ class Method(NamedTuple):
     retryable: bool
     validate_request: bool
     public: bool
+    roles: tuple[str, ...] = ()
     deprecated: bool = False
 
 

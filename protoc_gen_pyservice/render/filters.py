@@ -20,6 +20,9 @@ def pyrepr(value: object) -> str:
         return _quoted([_escape_char(char) for char in value], "")
     if isinstance(value, bytes):
         return _quoted([_escape_byte(byte) for byte in value], "b")
+    if isinstance(value, tuple):
+        items = [pyrepr(item) for item in value]
+        return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
     if isinstance(value, float):
         if not math.isfinite(value):
             return f'float("{value}")'

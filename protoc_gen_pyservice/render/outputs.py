@@ -82,6 +82,7 @@ def _client_context(file: File, validation: ValidationPlan) -> dict[str, Any]:
             + (["import grpc"] if any(not m.kind.server_streaming for m in _methods(file)) else []),
         ),
         "module_doc": Doc((f"Typed async gRPC clients for {file.proto_path}.",)),
+        "retryable": lambda service: tuple(m.name for m in service.methods if m.retryable),
     }
 
 

@@ -26,6 +26,10 @@ def set_request_id(value: str) -> contextvars.Token[str | None]:
     return _request_id.set(value)
 
 
+def reset_request_id(token: contextvars.Token[str | None]) -> None:
+    _request_id.reset(token)
+
+
 def new_request_id() -> str:
     return uuid.uuid4().hex
 
@@ -37,3 +41,7 @@ def claims() -> Mapping[str, Any] | None:
 
 def set_claims(value: Mapping[str, Any] | None) -> contextvars.Token[Mapping[str, Any] | None]:
     return _claims.set(value)
+
+
+def reset_claims(token: contextvars.Token[Mapping[str, Any] | None]) -> None:
+    _claims.reset(token)

@@ -8,7 +8,8 @@ from typing import Any, NamedTuple, NoReturn, TypeVar
 import grpc
 import grpc.aio
 from google.protobuf.message import Message
-from protoc_gen_pyservice.runtime import context, validation
+from protoc_gen_pyservice.runtime import context as context_vars
+from protoc_gen_pyservice.runtime import validation
 from protoc_gen_pyservice.runtime.errors import (
     NO_ERROR_MAP,
     STATUS_DETAILS_KEY,
@@ -49,10 +50,13 @@ class _FailingStream:
 
 async def abort(context: grpc.aio.ServicerContext[Any, Any], error: ServiceError) -> NoReturn:
     """End the RPC with the error's code, message and (when it has any) status details."""
-    trailers: tuple[tuple[str, bytes], ...] = ()
+    trailers: list[tuple[str, str | bytes]] = []
     if error.details:
-        trailers = ((STATUS_DETAILS_KEY, error.to_status().SerializeToString()),)
-    await context.abort(error.code, error.message, trailers)
+        trailers.append((STATUS_DETAILS_KEY, error.to_status().SerializeToString()))
+    request_id = context_vars.request_id()
+    if request_id is not None:  # abort() replaces the trailers the interceptor set
+        trailers.append((context_vars.REQUEST_ID_HEADER, request_id))
+    await context.abort(error.code, error.message, tuple(trailers))
 
 
 def _request_check(
@@ -95,7 +99,8 @@ def _as_service_error(exception: Exception, errors: ErrorMap, method: str) -> Se
     mapped = errors.translate(exception)
     if mapped is not None:
         return mapped
-    return internal_error(exception, method, context.request_id() or context.new_request_id())
+    request_id = context_vars.request_id() or context_vars.new_request_id()
+    return internal_error(exception, method, request_id)
 
 
 async def _checked_stream(
@@ -116,6 +121,9 @@ class HandlerSpec(NamedTuple):
     request_type: type[Message]
     response_type: type[Message]
     validate: bool
+    timeout: float | None = None  # server-side default deadline (pyservice.method).timeout
+    public: bool = False  # callable without authentication
+    roles: tuple[str, ...] = ()  # roles a caller's token must carry
 
 
 def unary_unary_handler(
@@ -124,8 +132,13 @@ def unary_unary_handler(
     response_type: type[Resp],
     *,
     validate: bool = False,
+    timeout: float | None = None,
+    public: bool = False,
+    roles: tuple[str, ...] = (),
 ) -> HandlerSpec:
-    return HandlerSpec("unary_unary", behavior, request_type, response_type, validate)
+    return HandlerSpec(
+        "unary_unary", behavior, request_type, response_type, validate, timeout, public, roles
+    )
 
 
 def unary_stream_handler(
@@ -134,8 +147,13 @@ def unary_stream_handler(
     response_type: type[Resp],
     *,
     validate: bool = False,
+    timeout: float | None = None,
+    public: bool = False,
+    roles: tuple[str, ...] = (),
 ) -> HandlerSpec:
-    return HandlerSpec("unary_stream", behavior, request_type, response_type, validate)
+    return HandlerSpec(
+        "unary_stream", behavior, request_type, response_type, validate, timeout, public, roles
+    )
 
 
 def stream_unary_handler(
@@ -144,8 +162,13 @@ def stream_unary_handler(
     response_type: type[Resp],
     *,
     validate: bool = False,
+    timeout: float | None = None,
+    public: bool = False,
+    roles: tuple[str, ...] = (),
 ) -> HandlerSpec:
-    return HandlerSpec("stream_unary", behavior, request_type, response_type, validate)
+    return HandlerSpec(
+        "stream_unary", behavior, request_type, response_type, validate, timeout, public, roles
+    )
 
 
 def stream_stream_handler(
@@ -154,8 +177,13 @@ def stream_stream_handler(
     response_type: type[Resp],
     *,
     validate: bool = False,
+    timeout: float | None = None,
+    public: bool = False,
+    roles: tuple[str, ...] = (),
 ) -> HandlerSpec:
-    return HandlerSpec("stream_stream", behavior, request_type, response_type, validate)
+    return HandlerSpec(
+        "stream_stream", behavior, request_type, response_type, validate, timeout, public, roles
+    )
 
 
 def build_handler(
@@ -248,6 +276,9 @@ def add_service(
     # Registered methods skip grpcio's per-call generic-handler lookup.
     server.add_registered_method_handlers(service_name, built)  # type: ignore[attr-defined]
     registered_services(server).append(service_name)
+    methods = registered_methods(server)
+    for name, spec in handlers.items():
+        methods[f"/{service_name}/{name}"] = spec
 
 
 def registered_services(server: grpc.aio.Server) -> list[str]:
@@ -257,3 +288,12 @@ def registered_services(server: grpc.aio.Server) -> list[str]:
         services = []
         server._pyservice_services = services  # type: ignore[attr-defined]
     return services
+
+
+def registered_methods(server: grpc.aio.Server) -> dict[str, HandlerSpec]:
+    """The methods add_service() put on a server, by path, with what their protos declare."""
+    methods: dict[str, HandlerSpec] | None = getattr(server, "_pyservice_methods", None)
+    if methods is None:
+        methods = {}
+        server._pyservice_methods = methods  # type: ignore[attr-defined]
+    return methods

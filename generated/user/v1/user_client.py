@@ -18,6 +18,9 @@ runtime.ensure_compatible(1)
 class UserServiceClient(runtime.ServiceClient):
     """User service definition"""
 
+    SERVICE_NAME = "user.v1.UserService"
+    RETRYABLE_METHODS = ("GetUser", "ListUsers", "DeleteUser")
+
     def __init__(self, channel: runtime.Channel, *, validate: bool = False) -> None:
         super().__init__(channel, validate=validate)
         self._rpc_get_user = runtime.unary_unary_callable(
