@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: setup generate lint typecheck drift pytest test bench clean
+.PHONY: setup generate lint typecheck drift pytest test bench serve clean
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,7 +24,7 @@ lint: setup
 	$(BIN)/buf lint
 
 typecheck: setup
-	$(BIN)/mypy protoc_gen_pyservice generated tests bench
+	$(BIN)/mypy protoc_gen_pyservice generated tests bench examples
 
 ## CI's proto drift check: generated/ must be exactly what buf generate makes now.
 drift: setup
@@ -38,6 +38,11 @@ test: lint typecheck drift pytest
 
 bench: setup
 	$(BIN)/python bench/bench_plugin.py --write
+	$(BIN)/python bench/bench_validate.py --write
+
+## The example UserService on 127.0.0.1:$${PYSERVICE_PORT:-50051}, reflection on.
+serve: setup
+	PYSERVICE_REFLECTION=$${PYSERVICE_REFLECTION:-1} $(BIN)/python -m examples.user_server
 
 clean:
 	rm -rf $(VENV) third_party .pytest_cache .mypy_cache .ruff_cache

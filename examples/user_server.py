@@ -1,0 +1,168 @@
+"""The example UserService: an in-memory implementation of the generated base class, served by
+the server builder. `make serve` runs it; configuration comes from the environment:
+
+    PYSERVICE_PORT                   port on 127.0.0.1 (default 50051)
+    PYSERVICE_REFLECTION             1 to enable server reflection (make serve sets it)
+    PYSERVICE_JWT_SECRET             require HS256 bearer tokens signed with this secret;
+                                     the `sub` claim is the caller (principal)
+    PYSERVICE_RATE_LIMIT_PER_MINUTE  calls per minute per principal (off when unset)
+    PYSERVICE_METRICS_PORT           serve Prometheus /metrics over HTTP on this port
+    PYSERVICE_TLS_CERT, PYSERVICE_TLS_KEY
+                                     PEM files for TLS (plaintext when unset)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+
+import grpc
+from google.protobuf import empty_pb2, timestamp_pb2
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "generated"))
+
+from common.v1 import errors_pb2
+from protoc_gen_pyservice import runtime
+from protoc_gen_pyservice.runtime import interceptors, serve
+from user.v1 import user_pb2, user_service
+
+Context = grpc.aio.ServicerContext
+
+
+class InMemoryUsers(user_service.UserServiceBase):
+    """Users kept in a dict; updates fan out to every watcher through bounded queues."""
+
+    def __init__(self) -> None:
+        self._users: dict[str, user_pb2.User] = {}
+        self._watchers: set[asyncio.Queue[user_pb2.UserUpdate]] = set()
+
+    def _publish(self, kind: user_pb2.UserUpdate.UpdateType, user: user_pb2.User) -> None:
+        update = user_pb2.UserUpdate(type=kind, user=user, timestamp=_now())
+        for queue in self._watchers:
+            if queue.full():  # a slow watcher loses its oldest update, never blocks writers
+                queue.get_nowait()
+            queue.put_nowait(update)
+
+    def _get(self, user_id: str) -> user_pb2.User:
+        user = self._users.get(user_id)
+        if user is None:
+            raise runtime.NotFound(
+                f"user {user_id!r} not found",
+                [errors_pb2.ErrorInfo(reason="USER_NOT_FOUND", domain="user.v1")],
+            )
+        return user
+
+    async def get_user(self, request, context):  # type: ignore[no-untyped-def]
+        return user_pb2.GetUserResponse(user=self._get(request.id))
+
+    async def list_users(self, request, context):  # type: ignore[no-untyped-def]
+        users = sorted(self._users.values(), key=lambda u: u.id)
+        start = int(request.page_token or 0)
+        page = users[start : start + request.page_size]
+        next_token = str(start + len(page)) if start + len(page) < len(users) else ""
+        return user_pb2.ListUsersResponse(
+            users=page, next_page_token=next_token, total_count=len(users)
+        )
+
+    async def create_user(self, request, context):  # type: ignore[no-untyped-def]
+        if any(user.email == request.email for user in self._users.values()):
+            raise runtime.AlreadyExists(f"a user with email {request.email!r} exists")
+        user = user_pb2.User(
+            id=uuid.uuid4().hex,
+            email=request.email,
+            first_name=request.first_name,
+            last_name=request.last_name,
+            role=request.role,
+            created_at=_now(),
+            updated_at=_now(),
+        )
+        self._users[user.id] = user
+        self._publish(user_pb2.UserUpdate.UPDATE_TYPE_CREATED, user)
+        return user_pb2.CreateUserResponse(user=user)
+
+    async def update_user(self, request, context):  # type: ignore[no-untyped-def]
+        user = self._get(request.id)
+        fields = request.update_mask.paths or ["email", "first_name", "last_name", "role"]
+        for name in fields:
+            if name not in ("email", "first_name", "last_name", "role"):
+                raise runtime.InvalidArgument(f"field {name!r} cannot be updated")
+            setattr(user, name, getattr(request, name))
+        user.updated_at.CopyFrom(_now())
+        self._publish(user_pb2.UserUpdate.UPDATE_TYPE_UPDATED, user)
+        return user_pb2.UpdateUserResponse(user=user)
+
+    async def delete_user(self, request, context):  # type: ignore[no-untyped-def]
+        user = self._users.pop(request.id, None)
+        if user is not None:
+            self._publish(user_pb2.UserUpdate.UPDATE_TYPE_DELETED, user)
+        return empty_pb2.Empty()
+
+    async def stream_user_updates(  # type: ignore[override]
+        self, request: user_pb2.StreamUserUpdatesRequest, context: Context[object, object]
+    ) -> AsyncIterator[user_pb2.UserUpdate]:
+        watched = set(request.user_ids)
+        queue: asyncio.Queue[user_pb2.UserUpdate] = asyncio.Queue(maxsize=256)
+        self._watchers.add(queue)
+        try:
+            while True:
+                update = await queue.get()
+                if not watched or update.user.id in watched:
+                    yield update
+        finally:
+            self._watchers.discard(queue)
+
+
+def _now() -> timestamp_pb2.Timestamp:
+    stamp = timestamp_pb2.Timestamp()
+    stamp.GetCurrentTime()
+    return stamp
+
+
+def settings_from(environment: Mapping[str, str]) -> serve.ServerSettings:
+    """ServerSettings from the PYSERVICE_* variables (see the module docstring)."""
+    chosen = interceptors.InterceptorSettings(tracing=interceptors.TracingInterceptor())
+    secret = environment.get("PYSERVICE_JWT_SECRET")
+    if secret:
+        chosen.auth = interceptors.JwtAuthInterceptor(secret, algorithms=["HS256"])
+    per_minute = environment.get("PYSERVICE_RATE_LIMIT_PER_MINUTE")
+    if per_minute:
+        chosen.rate_limit = interceptors.RateLimitInterceptor(
+            interceptors.RateLimit(per_minute=float(per_minute)),
+            detail_type=errors_pb2.RateLimitInfo,
+        )
+    if environment.get("PYSERVICE_METRICS_PORT"):
+        chosen.metrics = interceptors.MetricsInterceptor()
+    cert, key = environment.get("PYSERVICE_TLS_CERT"), environment.get("PYSERVICE_TLS_KEY")
+    return serve.ServerSettings(
+        address=f"127.0.0.1:{int(environment.get('PYSERVICE_PORT', '50051'))}",
+        reflection=environment.get("PYSERVICE_REFLECTION") == "1",
+        tls=serve.TlsFiles(Path(cert), Path(key)) if cert and key else None,
+        errors=runtime.ErrorMap(
+            validation_detail=errors_pb2.ValidationError,
+            rate_limit_detail=errors_pb2.RateLimitInfo,
+        ),
+        interceptors=chosen,
+    )
+
+
+async def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    settings = settings_from(os.environ)
+    metrics_port = os.environ.get("PYSERVICE_METRICS_PORT")
+    if metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(int(metrics_port), addr="127.0.0.1")
+    service = serve.build_server(
+        [(user_service.add_user_service_to_server, InMemoryUsers())], settings
+    )
+    await service.serve_until_signal()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
