@@ -17,6 +17,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from protoc_gen_pyservice.runtime.errors import NO_ERROR_MAP, ErrorMap
 from protoc_gen_pyservice.runtime.interceptors import (
     DeadlineInterceptor,
+    HandlerInterceptor,
     InterceptorSettings,
     JwtAuthInterceptor,
     interceptors_from,
@@ -80,6 +81,7 @@ class Service:
     health: Any
     settings: ServerSettings
     service_names: list[str]
+    interceptors: list[HandlerInterceptor]
 
     async def start(self) -> None:
         await self.server.start()
@@ -137,7 +139,7 @@ def build_server(registrations: Iterable[Registration], settings: ServerSettings
         port = server.add_secure_port(settings.address, settings.tls.credentials())
     else:
         port = server.add_insecure_port(settings.address)
-    return Service(server, port, health_servicer, settings, service_names)
+    return Service(server, port, health_servicer, settings, service_names, interceptors)
 
 
 def _configure_policies(server: grpc.aio.Server, interceptors: Sequence[Any]) -> None:
