@@ -135,7 +135,8 @@ def settings_from(environment: Mapping[str, str]) -> serve.ServerSettings:
             interceptors.RateLimit(per_minute=float(per_minute)),
             detail_type=errors_pb2.RateLimitInfo,
         )
-    if environment.get("PYSERVICE_METRICS_PORT"):
+    metrics_port = environment.get("PYSERVICE_METRICS_PORT")
+    if metrics_port:
         chosen.metrics = interceptors.MetricsInterceptor()
     cert, key = environment.get("PYSERVICE_TLS_CERT"), environment.get("PYSERVICE_TLS_KEY")
     return serve.ServerSettings(
@@ -147,17 +148,13 @@ def settings_from(environment: Mapping[str, str]) -> serve.ServerSettings:
             rate_limit_detail=errors_pb2.RateLimitInfo,
         ),
         interceptors=chosen,
+        metrics_port=int(metrics_port) if metrics_port else None,
     )
 
 
 async def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     settings = settings_from(os.environ)
-    metrics_port = os.environ.get("PYSERVICE_METRICS_PORT")
-    if metrics_port:
-        from prometheus_client import start_http_server
-
-        start_http_server(int(metrics_port), addr="127.0.0.1")
     service = serve.build_server(
         [(user_service.add_user_service_to_server, InMemoryUsers())], settings
     )

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import re2
 from protoc_gen_pyservice.errors import GenerationError
 from protoc_gen_pyservice.model.nodes import RuleSet, RuleValue
 
@@ -103,6 +102,8 @@ def check_rules(
                 fail(f"pattern cannot be combined with {other}")
         pattern = values["pattern"]
         assert isinstance(pattern, str)
+        import re2  # only requests with patterns pay for loading RE2
+
         try:
             re2.compile(pattern)
         except re2.error as error:

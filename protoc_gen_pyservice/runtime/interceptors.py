@@ -413,6 +413,7 @@ class MetricsInterceptor(HandlerInterceptor):
         super().__init__()
         labels = ["grpc_type", "grpc_service", "grpc_method"]
         registry = registry or REGISTRY
+        self.registry = registry
         self.metrics = _Metrics(
             started=Counter(
                 "grpc_server_started_total", "RPCs started.", labels, registry=registry

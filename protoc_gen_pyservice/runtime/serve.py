@@ -67,6 +67,9 @@ class ServerSettings:
     tls: TlsFiles | None = None
     max_message_bytes: int = 4 * MiB
     grace_seconds: float = 10.0
+    # Prometheus /metrics over HTTP on this port (with interceptors.metrics set); off when None.
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
     errors: ErrorMap = NO_ERROR_MAP
     interceptors: InterceptorSettings = field(default_factory=InterceptorSettings)
     extra_options: Sequence[tuple[str, Any]] = ()
@@ -84,6 +87,15 @@ class Service:
     interceptors: list[HandlerInterceptor]
 
     async def start(self) -> None:
+        if self.settings.metrics_port is not None:
+            from prometheus_client import start_http_server
+
+            registry = getattr(self.settings.interceptors.metrics, "registry", None)
+            start_http_server(
+                self.settings.metrics_port,
+                addr=self.settings.metrics_host,
+                **({"registry": registry} if registry is not None else {}),
+            )
         await self.server.start()
         for name in ("", *self.service_names):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
