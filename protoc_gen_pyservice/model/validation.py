@@ -602,31 +602,20 @@ class _FileBuilder:
     ) -> list[Check]:
         checks: list[Check] = []
         unit = "characters" if family == "string" else "bytes"
-        for rule, kind, relation in (
-            ("len", CheckKind.LEN_NE, "exactly"),
-            ("min_len", CheckKind.LEN_LT, "at least"),
-            ("max_len", CheckKind.LEN_GT, "at most"),
+        for rule, kind, relation, counted in (
+            ("len", CheckKind.LEN_NE, "exactly", unit),
+            ("min_len", CheckKind.LEN_LT, "at least", unit),
+            ("max_len", CheckKind.LEN_GT, "at most", unit),
+            ("len_bytes", CheckKind.UTF8_LEN_NE, "exactly", "bytes"),
+            ("min_bytes", CheckKind.UTF8_LEN_LT, "at least", "bytes"),
+            ("max_bytes", CheckKind.UTF8_LEN_GT, "at most", "bytes"),
         ):
             if rule in values:
                 checks.append(
                     Check(
                         _minimum(kind, values[rule]),
                         f"{family}.{rule}",
-                        f"value length must be {relation} {count(values, rule)} {unit}",
-                        arg=_literal(values[rule]),
-                    )
-                )
-        for rule, kind, relation in (
-            ("len_bytes", CheckKind.UTF8_LEN_NE, "exactly"),
-            ("min_bytes", CheckKind.UTF8_LEN_LT, "at least"),
-            ("max_bytes", CheckKind.UTF8_LEN_GT, "at most"),
-        ):
-            if rule in values:
-                checks.append(
-                    Check(
-                        _minimum(kind, values[rule]),
-                        f"{family}.{rule}",
-                        f"value length must be {relation} {count(values, rule)} bytes",
+                        f"value length must be {relation} {count(values, rule)} {counted}",
                         arg=_literal(values[rule]),
                     )
                 )
