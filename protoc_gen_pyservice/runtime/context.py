@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextvars
-import uuid
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -31,7 +31,8 @@ def reset_request_id(token: contextvars.Token[str | None]) -> None:
 
 
 def new_request_id() -> str:
-    return uuid.uuid4().hex
+    """32 random hex digits, like a uuid4 without the cost of building one."""
+    return os.urandom(16).hex()
 
 
 def claims() -> Mapping[str, Any] | None:

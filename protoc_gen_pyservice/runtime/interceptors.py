@@ -64,6 +64,12 @@ class HandlerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     def exit(self, method: str, context: Context, state: Any, error: BaseException | None) -> None:
         return None
 
+    def prepare(self, method: str, streaming: bool) -> None:
+        """Called once per method before its first call (labels, tables)."""
+
+    # Called for every message a server stream sends; None when the interceptor has no use.
+    on_message: Callable[[Any], None] | None = None
+
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Any]],
@@ -80,6 +86,7 @@ class HandlerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         return cached[1]
 
     def _wrap(self, handler: Any, method: str) -> Any:
+        self.prepare(method, streaming=handler.response_streaming)
         if handler.unary_unary is not None:
             return handler._replace(unary_unary=self.wrap_unary(handler.unary_unary, method))
         if handler.stream_unary is not None:
@@ -119,15 +126,19 @@ class HandlerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         return stream
 
 
-def _metadata(context: Context) -> dict[str, str | bytes]:
-    return dict(context.invocation_metadata() or ())
+def _header(context: Context, name: str) -> str | bytes | None:
+    """One request header; a scan of the few pairs a call carries beats building a dict."""
+    for key, value in context.invocation_metadata() or ():
+        if key == name:
+            return value
+    return None
 
 
 class RequestIdInterceptor(HandlerInterceptor):
     """Takes `x-request-id` from the call (or makes one), for handlers, logs and the reply."""
 
     async def enter(self, method: str, context: Context) -> Any:
-        given = _metadata(context).get(call_context.REQUEST_ID_HEADER)
+        given = _header(context, call_context.REQUEST_ID_HEADER)
         request_id = given if isinstance(given, str) and 0 < len(given) <= 128 else None
         request_id = request_id or call_context.new_request_id()
         context.set_trailing_metadata(((call_context.REQUEST_ID_HEADER, request_id),))
@@ -149,6 +160,8 @@ class AccessLogInterceptor(HandlerInterceptor):
         return time.perf_counter()
 
     def exit(self, method: str, context: Context, state: Any, error: BaseException | None) -> None:
+        if not self._logger.isEnabledFor(logging.INFO):
+            return
         code = status_of(error, context)
         self._logger.info(
             "rpc %s %s %.1fms request_id=%s peer=%s",
@@ -186,6 +199,7 @@ class JwtAuthInterceptor(HandlerInterceptor):
         public: Iterable[str] = (),
         roles: Mapping[str, Iterable[str]] | None = None,
         roles_claim: str = "roles",
+        cache_size: int = 10_000,
     ) -> None:
         import jwt  # only servers that use auth need PyJWT
 
@@ -208,6 +222,29 @@ class JwtAuthInterceptor(HandlerInterceptor):
         self._roles_claim = roles_claim
         required = ["exp"] + (["aud"] if audience else []) + (["iss"] if issuer else [])
         self._options: Any = {"require": required}
+        self._cache: OrderedDict[str, tuple[Mapping[str, Any], float]] = OrderedDict()
+        self._cache_size = cache_size
+
+    def _verified(self, token: str) -> Mapping[str, Any] | None:
+        """Claims of a token this server verified before and that has not expired since.
+
+        Signature checks dominate the cost of a call; a client reuses its token for many
+        calls, so the verdict is kept (a bounded table) and only the expiry re-checked.
+        """
+        cached = self._cache.get(token)
+        if cached is None:
+            return None
+        claims, expires = cached
+        if time.time() > expires + self._leeway:
+            del self._cache[token]
+            return None
+        self._cache.move_to_end(token)
+        return claims
+
+    def _remember(self, token: str, claims: Mapping[str, Any]) -> None:
+        self._cache[token] = (claims, float(claims["exp"]))
+        if len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
 
     def add_public(self, methods: Iterable[str]) -> None:
         """Methods callable without a token (`(pyservice.method).public = true`)."""
@@ -221,21 +258,25 @@ class JwtAuthInterceptor(HandlerInterceptor):
     async def enter(self, method: str, context: Context) -> Any:
         if method in self._public or method.startswith(OPEN_SERVICES):
             return call_context.set_claims(None)
-        header = _metadata(context).get("authorization")
+        header = _header(context, "authorization")
         if not isinstance(header, str) or not header.lower().startswith("bearer "):
             await abort(context, Unauthenticated("missing bearer token"))
-        try:
-            claims = self._jwt.decode(
-                header[7:].strip(),
-                self._key,
-                algorithms=self._algorithms,
-                audience=self._audience,
-                issuer=self._issuer,
-                leeway=self._leeway,
-                options=self._options,
-            )
-        except self._jwt.PyJWTError as error:
-            await abort(context, Unauthenticated(f"invalid bearer token: {error}"))
+        token = header[7:].strip()
+        claims = self._verified(token)
+        if claims is None:
+            try:
+                claims = self._jwt.decode(
+                    token,
+                    self._key,
+                    algorithms=self._algorithms,
+                    audience=self._audience,
+                    issuer=self._issuer,
+                    leeway=self._leeway,
+                    options=self._options,
+                )
+            except self._jwt.PyJWTError as error:
+                await abort(context, Unauthenticated(f"invalid bearer token: {error}"))
+            self._remember(token, claims)
         needed = self._roles.get(method)
         if needed:
             granted = claims.get(self._roles_claim) or ()
@@ -355,43 +396,106 @@ class DeadlineInterceptor(HandlerInterceptor):
     def set_timeouts(self, timeouts: Mapping[str, float]) -> None:
         self._timeouts.update(timeouts)
 
-    def _limit(self, method: str, context: Context) -> float | None:
+    def limit(self, method: str, context: Context) -> float | None:
         if context.time_remaining() is not None:
             return None  # the client's deadline governs, and grpc enforces it
         return self._timeouts.get(method, self._default)
 
+
+class InterceptorChain(HandlerInterceptor):
+    """Several interceptors run as one: one handler lookup and one wrapper per call instead
+    of a layer each. enter() runs in order, exit() in reverse, and the handler runs under the
+    deadline interceptor's limit, if there is one."""
+
+    def __init__(self, interceptors: Iterable[HandlerInterceptor]) -> None:
+        super().__init__()
+        self.interceptors = list(interceptors)
+        self._hooks = [i for i in self.interceptors if not isinstance(i, DeadlineInterceptor)]
+        self._deadline = next(
+            (i for i in self.interceptors if isinstance(i, DeadlineInterceptor)), None
+        )
+        # (position in the hooks, callback) of the interceptors that count stream messages
+        self._message_hooks = [
+            (index, hook.on_message)
+            for index, hook in enumerate(self._hooks)
+            if hook.on_message is not None
+        ]
+
+    def prepare(self, method: str, streaming: bool) -> None:
+        for interceptor in self.interceptors:
+            interceptor.prepare(method, streaming)
+
+    async def _enter_all(self, method: str, context: Context, states: list[Any]) -> None:
+        for hook in self._hooks:
+            states.append(await hook.enter(method, context))
+
+    def _exit_all(
+        self, method: str, context: Context, states: list[Any], error: BaseException | None
+    ) -> None:
+        entered = self._hooks[: len(states)]
+        for hook, state in zip(reversed(entered), reversed(states), strict=True):
+            hook.exit(method, context, state, error)
+
     def wrap_unary(
         self, behavior: Callable[[Any, Context], Awaitable[Any]], method: str
     ) -> Callable[[Any, Context], Awaitable[Any]]:
+        deadline = self._deadline
+
         async def unary(request: Any, context: Context) -> Any:
-            limit = self._limit(method, context)
-            if limit is None:
-                return await behavior(request, context)
+            states: list[Any] = []
             try:
-                async with asyncio.timeout(limit):
-                    return await behavior(request, context)
-            except TimeoutError:
-                await abort(context, DeadlineExceeded(f"{method} took longer than {limit}s"))
+                await self._enter_all(method, context, states)
+                limit = deadline.limit(method, context) if deadline is not None else None
+                if limit is None:
+                    response = await behavior(request, context)
+                else:
+                    try:
+                        async with asyncio.timeout(limit):
+                            response = await behavior(request, context)
+                    except TimeoutError:
+                        await abort(context, DeadlineExceeded(f"{method} took over {limit}s"))
+            except BaseException as error:
+                self._exit_all(method, context, states, error)
+                raise
+            self._exit_all(method, context, states, None)
+            return response
 
         return unary
 
     def wrap_stream(
         self, behavior: Callable[[Any, Context], AsyncIterator[Any]], method: str
     ) -> Callable[[Any, Context], AsyncIterator[Any]]:
+        deadline = self._deadline
+        message_hooks = self._message_hooks
+
         async def stream(request: Any, context: Context) -> AsyncIterator[Any]:
-            limit = self._limit(method, context)
-            if limit is None:
-                async for response in behavior(request, context):
-                    yield response
-                return
+            states: list[Any] = []
             try:
-                async with asyncio.timeout(limit):
-                    async for response in behavior(request, context):
-                        yield response
-            except TimeoutError:
-                await abort(context, DeadlineExceeded(f"{method} took longer than {limit}s"))
+                await self._enter_all(method, context, states)
+                limit = deadline.limit(method, context) if deadline is not None else None
+                try:
+                    async with asyncio.timeout(limit):
+                        async for response in behavior(request, context):
+                            for index, on_message in message_hooks:
+                                on_message(states[index])
+                            yield response
+                except TimeoutError:
+                    await abort(context, DeadlineExceeded(f"{method} took over {limit}s"))
+            except BaseException as error:
+                self._exit_all(method, context, states, error)
+                raise
+            self._exit_all(method, context, states, None)
 
         return stream
+
+
+@dataclass
+class _MethodMetrics:
+    started: Any
+    in_flight: Any
+    handling: Any
+    sent: Any
+    handled: dict[grpc.StatusCode, Any]
 
 
 @dataclass
@@ -440,51 +544,37 @@ class MetricsInterceptor(HandlerInterceptor):
                 registry=registry,
             ),
         )
-        self._labels: dict[tuple[str, str], tuple[str, str, str]] = {}
+        self._children: dict[str, _MethodMetrics] = {}
 
-    def _label_values(self, method: str, kind: str) -> tuple[str, str, str]:
-        values = self._labels.get((method, kind))
-        if values is None:
-            service, _, name = method.lstrip("/").partition("/")
-            values = self._labels[(method, kind)] = (kind, service, name)
-        return values
+    def prepare(self, method: str, streaming: bool) -> None:
+        service, _, name = method.lstrip("/").partition("/")
+        labels = ("server_stream" if streaming else "unary", service, name)
+        metrics = self.metrics
+        # Labelled children looked up once per method, not on every call.
+        self._children[method] = _MethodMetrics(
+            started=metrics.started.labels(*labels),
+            in_flight=metrics.in_flight.labels(*labels),
+            handling=metrics.handling.labels(*labels),
+            sent=metrics.sent.labels(*labels),
+            handled={code: metrics.handled.labels(*labels, code.name) for code in grpc.StatusCode},
+        )
 
     async def enter(self, method: str, context: Context) -> Any:
-        labels = self._label_values(method, "unary")
-        self.metrics.started.labels(*labels).inc()
-        self.metrics.in_flight.labels(*labels).inc()
-        return time.perf_counter(), labels
+        children = self._children[method]
+        children.started.inc()
+        children.in_flight.inc()
+        return time.perf_counter(), children
 
     def exit(self, method: str, context: Context, state: Any, error: BaseException | None) -> None:
-        started, labels = state
-        self.metrics.in_flight.labels(*labels).dec()
-        self.metrics.handled.labels(*labels, status_of(error, context).name).inc()
-        self.metrics.handling.labels(*labels).observe(time.perf_counter() - started)
+        started, children = state
+        children.in_flight.dec()
+        children.handled[status_of(error, context)].inc()
+        children.handling.observe(time.perf_counter() - started)
 
-    def wrap_stream(self, behavior: Any, method: str) -> Any:
-        metrics = self.metrics
-        labels = self._label_values(method, "server_stream")
+    def _message_sent(self, state: Any) -> None:
+        state[1].sent.inc()
 
-        async def stream(request: Any, context: Context) -> AsyncIterator[Any]:
-            started = time.perf_counter()
-            metrics.started.labels(*labels).inc()
-            in_flight = metrics.in_flight.labels(*labels)
-            sent = metrics.sent.labels(*labels)
-            in_flight.inc()
-            error: BaseException | None = None
-            try:
-                async for response in behavior(request, context):
-                    sent.inc()
-                    yield response
-            except BaseException as raised:
-                error = raised
-                raise
-            finally:
-                in_flight.dec()
-                metrics.handled.labels(*labels, status_of(error, context).name).inc()
-                metrics.handling.labels(*labels).observe(time.perf_counter() - started)
-
-        return stream
+    on_message = _message_sent
 
 
 class TracingInterceptor(HandlerInterceptor):
@@ -499,11 +589,23 @@ class TracingInterceptor(HandlerInterceptor):
         self._trace = trace
         self._context = otel_context
         self._propagate = propagate
+        self._explicit_provider = tracer_provider is not None
         self._tracer = trace.get_tracer("protoc_gen_pyservice", tracer_provider=tracer_provider)
 
+    def _enabled(self) -> bool:
+        # Until an SDK installs a tracer provider the global one is a proxy that records
+        # nothing: skip the whole span then, rather than build one per call for nothing.
+        if self._explicit_provider:
+            return True
+        return not isinstance(self._trace.get_tracer_provider(), self._trace.ProxyTracerProvider)
+
     async def enter(self, method: str, context: Context) -> Any:
+        if not self._enabled():
+            return None
         carrier = {
-            key: value for key, value in _metadata(context).items() if isinstance(value, str)
+            key: value
+            for key, value in context.invocation_metadata() or ()
+            if isinstance(value, str)
         }
         parent = self._propagate.extract(carrier)
         service, _, name = method.lstrip("/").partition("/")
@@ -517,6 +619,8 @@ class TracingInterceptor(HandlerInterceptor):
         return span, token
 
     def exit(self, method: str, context: Context, state: Any, error: BaseException | None) -> None:
+        if state is None:
+            return
         span, token = state
         code = status_of(error, context)
         span.set_attribute("rpc.grpc.status_code", code.value[0])
@@ -541,7 +645,8 @@ class InterceptorSettings:
 
 
 def interceptors_from(settings: InterceptorSettings) -> list[HandlerInterceptor]:
-    """The interceptors in the order they must run, outermost first."""
+    """The interceptors in the order they must run, outermost first (run them as one
+    InterceptorChain: the server builder does)."""
     chain: list[HandlerInterceptor] = []
     if settings.tracing is not None:
         chain.append(settings.tracing)

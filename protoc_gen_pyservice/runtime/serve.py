@@ -18,6 +18,7 @@ from protoc_gen_pyservice.runtime.errors import NO_ERROR_MAP, ErrorMap
 from protoc_gen_pyservice.runtime.interceptors import (
     DeadlineInterceptor,
     HandlerInterceptor,
+    InterceptorChain,
     InterceptorSettings,
     JwtAuthInterceptor,
     interceptors_from,
@@ -128,13 +129,14 @@ class Service:
 def build_server(registrations: Iterable[Registration], settings: ServerSettings) -> Service:
     """A grpc.aio server with the generated services, interceptors, health and reflection."""
     interceptors = interceptors_from(settings.interceptors)
+    chain = [InterceptorChain(interceptors)] if interceptors else []
     options: list[tuple[str, Any]] = [
         *KEEPALIVE_OPTIONS,
         ("grpc.max_receive_message_length", settings.max_message_bytes),
         ("grpc.max_send_message_length", settings.max_message_bytes),
         *settings.extra_options,
     ]
-    server = grpc.aio.server(interceptors=interceptors, options=options)
+    server = grpc.aio.server(interceptors=chain, options=options)
     for register, servicer in registrations:
         register(servicer, server, errors=settings.errors)
     service_names = list(registered_services(server))

@@ -420,3 +420,14 @@ async def test_streams_keep_flowing_updates() -> None:
     finally:
         await service.stop(0)
     assert error_details_pb2 is not None
+
+
+def test_cached_token_verdicts_still_expire(monkeypatch: pytest.MonkeyPatch) -> None:
+    auth = interceptors.JwtAuthInterceptor(SECRET, leeway_seconds=0)
+    now = time.time()
+    claims = {"sub": "ada", "exp": now + 10}
+    auth._remember("token", claims)
+    assert auth._verified("token") == claims
+    monkeypatch.setattr(time, "time", lambda: now + 11)
+    assert auth._verified("token") is None  # decoded again, and refused, after expiry
+    assert auth._verified("never-seen") is None
