@@ -39,6 +39,7 @@ test: lint typecheck drift pytest
 bench: setup
 	$(BIN)/python bench/bench_plugin.py --write
 	$(BIN)/python bench/bench_validate.py --write
+	$(BIN)/python bench/bench_rpc.py --write
 
 ## The example UserService on 127.0.0.1:$${PYSERVICE_PORT:-50051}, reflection on.
 serve: setup
