@@ -1,10 +1,229 @@
-"""Every rule that turns a proto name into a Python name lives here."""
+"""Every rule that turns a proto name into a Python name lives here.
 
-import builtins
-import keyword
+The reserved words are fixed lists, not questions to the running interpreter: the plugin's
+output must be byte-identical whichever Python 3.11-3.14 runs it, and `keyword.softkwlist`
+gained `type` in 3.12, while `dir(builtins)` gained names in 3.13, lacks `exit`, `help` and
+friends under `python -S`, has `WindowsError` only on Windows and grows with what extension
+modules leave there (pybind11's `__pybind11_internals_...__`).
+
+Only hard keywords are escaped. Soft keywords (`match`, `case`, `type`, `_`) are keywords only
+at the start of their own statements; as method, parameter, attribute or variable names they
+are ordinary identifiers (`def match(self)`, `self.case`, `type = 1`), so renaming them would
+only make the generated API differ from the proto for nothing.
+
+The runtime needs none of these rules: it never turns a proto name into a Python name (it
+reads protoc's own attributes and the names generated code registers), so nothing is shared.
+"""
+
 import re
 
-_BUILTIN_NAMES = frozenset(dir(builtins))
+# keyword.kwlist, the same in Python 3.11, 3.12, 3.13 and 3.14.
+HARD_KEYWORDS = frozenset(
+    [
+        "False",
+        "None",
+        "True",
+        "and",
+        "as",
+        "assert",
+        "async",
+        "await",
+        "break",
+        "class",
+        "continue",
+        "def",
+        "del",
+        "elif",
+        "else",
+        "except",
+        "finally",
+        "for",
+        "from",
+        "global",
+        "if",
+        "import",
+        "in",
+        "is",
+        "lambda",
+        "nonlocal",
+        "not",
+        "or",
+        "pass",
+        "raise",
+        "return",
+        "try",
+        "while",
+        "with",
+        "yield",
+    ]
+)
+# keyword.softkwlist of Python 3.14 (3.11 lacks `type`): legal names, never escaped.
+SOFT_KEYWORDS = frozenset(["_", "case", "match", "type"])
+# dir(builtins) of Python 3.11 to 3.14 on any platform, with the names `site` adds.
+BUILTIN_NAMES = frozenset(
+    [
+        "ArithmeticError",
+        "AssertionError",
+        "AttributeError",
+        "BaseException",
+        "BaseExceptionGroup",
+        "BlockingIOError",
+        "BrokenPipeError",
+        "BufferError",
+        "BytesWarning",
+        "ChildProcessError",
+        "ConnectionAbortedError",
+        "ConnectionError",
+        "ConnectionRefusedError",
+        "ConnectionResetError",
+        "DeprecationWarning",
+        "EOFError",
+        "Ellipsis",
+        "EncodingWarning",
+        "EnvironmentError",
+        "Exception",
+        "ExceptionGroup",
+        "False",
+        "FileExistsError",
+        "FileNotFoundError",
+        "FloatingPointError",
+        "FutureWarning",
+        "GeneratorExit",
+        "IOError",
+        "ImportError",
+        "ImportWarning",
+        "IndentationError",
+        "IndexError",
+        "InterruptedError",
+        "IsADirectoryError",
+        "KeyError",
+        "KeyboardInterrupt",
+        "LookupError",
+        "MemoryError",
+        "ModuleNotFoundError",
+        "NameError",
+        "None",
+        "NotADirectoryError",
+        "NotImplemented",
+        "NotImplementedError",
+        "OSError",
+        "OverflowError",
+        "PendingDeprecationWarning",
+        "PermissionError",
+        "ProcessLookupError",
+        "PythonFinalizationError",
+        "RecursionError",
+        "ReferenceError",
+        "ResourceWarning",
+        "RuntimeError",
+        "RuntimeWarning",
+        "StopAsyncIteration",
+        "StopIteration",
+        "SyntaxError",
+        "SyntaxWarning",
+        "SystemError",
+        "SystemExit",
+        "TabError",
+        "TimeoutError",
+        "True",
+        "TypeError",
+        "UnboundLocalError",
+        "UnicodeDecodeError",
+        "UnicodeEncodeError",
+        "UnicodeError",
+        "UnicodeTranslateError",
+        "UnicodeWarning",
+        "UserWarning",
+        "ValueError",
+        "Warning",
+        "WindowsError",
+        "ZeroDivisionError",
+        "_IncompleteInputError",
+        "__build_class__",
+        "__debug__",
+        "__doc__",
+        "__import__",
+        "__loader__",
+        "__name__",
+        "__package__",
+        "__spec__",
+        "abs",
+        "aiter",
+        "all",
+        "anext",
+        "any",
+        "ascii",
+        "bin",
+        "bool",
+        "breakpoint",
+        "bytearray",
+        "bytes",
+        "callable",
+        "chr",
+        "classmethod",
+        "compile",
+        "complex",
+        "copyright",
+        "credits",
+        "delattr",
+        "dict",
+        "dir",
+        "divmod",
+        "enumerate",
+        "eval",
+        "exec",
+        "exit",
+        "filter",
+        "float",
+        "format",
+        "frozenset",
+        "getattr",
+        "globals",
+        "hasattr",
+        "hash",
+        "help",
+        "hex",
+        "id",
+        "input",
+        "int",
+        "isinstance",
+        "issubclass",
+        "iter",
+        "len",
+        "license",
+        "list",
+        "locals",
+        "map",
+        "max",
+        "memoryview",
+        "min",
+        "next",
+        "object",
+        "oct",
+        "open",
+        "ord",
+        "pow",
+        "print",
+        "property",
+        "quit",
+        "range",
+        "repr",
+        "reversed",
+        "round",
+        "set",
+        "setattr",
+        "slice",
+        "sorted",
+        "staticmethod",
+        "str",
+        "sum",
+        "super",
+        "tuple",
+        "type",
+        "vars",
+        "zip",
+    ]
+)
 _WORD_BOUNDARY = re.compile(
     r"""
     (?<=[a-z0-9])(?=[A-Z])      # getUser -> get|User
@@ -26,19 +245,24 @@ def class_name(name: str) -> str:
     return "".join(word[0].upper() + word[1:] for word in words) or "Service"
 
 
+def is_keyword(name: str) -> bool:
+    """Whether `name` cannot be a Python identifier at all: reach it with getattr()."""
+    return name in HARD_KEYWORDS
+
+
 def attribute(name: str) -> str:
     """A name safe as a method, parameter or attribute: keywords get a trailing underscore.
 
-    Builtins are fine as attributes (`self.type`), but not soft keywords used as statements.
+    Builtins (`self.type`) and soft keywords (`def match(self)`) are fine as attributes.
     """
-    if keyword.iskeyword(name) or keyword.issoftkeyword(name):
+    if name in HARD_KEYWORDS:
         return f"{name}_"
     return name
 
 
 def variable(name: str) -> str:
     """A name safe as a module-level or local variable: keywords and builtins are escaped."""
-    if name in _BUILTIN_NAMES:
+    if name in BUILTIN_NAMES:
         return f"{name}_"
     return attribute(name)
 

@@ -1,9 +1,9 @@
 """The small filters templates may call; registered once in environment.py."""
 
-import keyword
 import math
 import textwrap
 
+from protoc_gen_pyservice.model import naming
 from protoc_gen_pyservice.model.nodes import Doc
 
 # Generated code is formatted for this line length (ruff's setting in pyproject.toml).
@@ -151,7 +151,7 @@ def pyset(values: tuple[object, ...], indent: int, lead: str = "") -> str:
 
 def field_access(owner: str, name: str) -> str:
     """`owner.name`, or getattr() where the field name is a Python keyword (`class`)."""
-    if keyword.iskeyword(name):
+    if naming.is_keyword(name):
         return f'getattr({owner}, "{name}")'
     return f"{owner}.{name}"
 

@@ -1,9 +1,9 @@
 """Import resolution for one output file: every module gets one local alias, fixed in advance."""
 
-import keyword
 from collections.abc import Iterable, Mapping
 from typing import NamedTuple
 
+from protoc_gen_pyservice.model import naming
 from protoc_gen_pyservice.model.nodes import TypeRef
 
 
@@ -51,7 +51,7 @@ class ModuleScope:
         """
         expression = self._aliases[ref.module]
         for part in ref.qualname.split("."):
-            if keyword.iskeyword(part):
+            if naming.is_keyword(part):
                 expression = f'getattr({expression}, "{part}")'
             else:
                 expression = f"{expression}.{part}"
@@ -65,7 +65,7 @@ class ModuleScope:
 
     def annotation(self, ref: TypeRef) -> str:
         """The type annotation for a message or enum; `Any` where no annotation can name it."""
-        if any(keyword.iskeyword(part) for part in ref.qualname.split(".")):
+        if any(naming.is_keyword(part) for part in ref.qualname.split(".")):
             return "Any"
         return self.local(ref)
 

@@ -1,10 +1,13 @@
 """The model built from small inline protos compiled by grpcio-tools' protoc."""
 
+import keyword
+
 import pytest
 from protoc_gen_pyservice.errors import GenerationError
 from protoc_gen_pyservice.model.build import ModelBuilder
 from protoc_gen_pyservice.model.nodes import File, Idempotency, Kind
 from protoc_gen_pyservice.options import Options
+from protoc_gen_pyservice.pipeline import generate
 
 from tests.conftest import CompileProtos, project_request
 
@@ -141,3 +144,40 @@ def test_zero_timeout_opts_out_of_the_default(compile_protos: CompileProtos) -> 
     model = build(compile_protos({"demo.proto": source}), "demo.proto", Options(default_timeout=9))
     methods = {m.name: m for m in model.services[0].methods}
     assert methods["ClientStream"].timeout is None and methods["Unary"].timeout == 9
+
+
+SOFT_KEYWORDS = """
+syntax = "proto3";
+package soft.v1;
+message Ping { string match = 1; string case = 2; string type = 3; string class = 4; }
+service Soft {
+  rpc Match(Ping) returns (Ping);
+  rpc Case(Ping) returns (Ping);
+  rpc Type(Ping) returns (Ping);
+  rpc Class(Ping) returns (Ping);
+}
+"""
+
+
+def test_soft_keywords_name_methods_as_they_are(compile_protos: CompileProtos) -> None:
+    model = build(compile_protos({"soft.proto": SOFT_KEYWORDS}), "soft.proto")
+    (service,) = model.services
+    assert [(m.servicer_name, m.client_name) for m in service.methods] == [
+        ("match", "match"),
+        ("case", "case"),
+        ("type", "type"),
+        ("class_", "class_"),
+    ]
+
+
+def test_output_does_not_depend_on_the_interpreters_keywords(
+    compile_protos: CompileProtos, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Python 3.11 knows no `type` soft keyword, 3.12 on do: the plugin asks neither."""
+    request = compile_protos({"soft.proto": SOFT_KEYWORDS})
+    outputs = []
+    for soft_keywords in (["_", "case", "match"], ["_", "case", "match", "type"]):
+        monkeypatch.setattr(keyword, "softkwlist", soft_keywords)
+        monkeypatch.setattr(keyword, "issoftkeyword", frozenset(soft_keywords).__contains__)
+        outputs.append(generate(request).SerializeToString())
+    assert outputs[0] == outputs[1]
