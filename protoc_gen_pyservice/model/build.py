@@ -308,6 +308,7 @@ class _FileBuilder:
             repeated=field.label == d.FieldDescriptorProto.LABEL_REPEATED,
             map_entry=map_entry,
             oneof=message.oneof_decl[field.oneof_index].name if in_real_oneof else None,
+            proto3_optional=field.proto3_optional,
             has_presence=self._has_presence(field, message),
             rules=rules.field_rules(raw_rules, field_element) if raw_rules is not None else None,
             doc=self._comments.doc(path) if path is not None else Doc(),

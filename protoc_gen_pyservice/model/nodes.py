@@ -95,6 +95,7 @@ class Field(NamedTuple):
     repeated: bool
     map_entry: MapEntry | None
     oneof: str | None  # the real (non-synthetic) oneof this field belongs to
+    proto3_optional: bool  # declared `optional` in proto3: the one member of a synthetic oneof
     # HasField works: messages, proto3 optional, oneof members, proto2 and editions' explicit.
     has_presence: bool
     rules: FieldRules | None

@@ -161,7 +161,10 @@ class ValidationPlanner:
 
     def _field_has_rules(self, field: Field) -> bool:
         rules = field.rules
-        if rules is not None and (rules.type_rules is not None or _required(rules.message_rules)):
+        if rules is not None and (
+            rules.type_rules is not None
+            or (_required(rules.message_rules) and _presence_checked(field))
+        ):
             return True
         if rules is not None and _skip(rules.message_rules):
             return False
@@ -216,6 +219,16 @@ def _required(rules: RuleSet | None) -> bool:
 
 def _skip(rules: RuleSet | None) -> bool:
     return rules is not None and bool(rule_dict(rules).get("skip"))
+
+
+def _presence_checked(field: Field) -> bool:
+    """Whether a `required` rule can fail on the field.
+
+    protoc-gen-validate checks a oneof member, real or synthetic (proto3 `optional`), only
+    when it is set, `required` included, so there it never fails: its harness has
+    `MessageRequiredButOptional{}` valid, and an unset member of a set oneof is not missing.
+    """
+    return field.oneof is None and not field.proto3_optional
 
 
 class _FileBuilder:
@@ -277,13 +290,14 @@ class _FileBuilder:
                 element, f"{type_rules.family} rules apply only to {type_rules.family} fields"
             )
         required = None
-        if _required(message_rules):
+        if _required(message_rules) and _presence_checked(field):
             required = Check(CheckKind.NOT_EQUAL, "message.required", "value is required")
         value = self._value(
             field.type, field.type_ref, type_rules, message_rules, element, field.name
         )
         if (
-            type_rules is not None
+            _presence_checked(field)
+            and type_rules is not None
             and type_rules.family in WELL_KNOWN.values()
             and rule_dict(type_rules).get("required")
         ):

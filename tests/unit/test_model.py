@@ -90,6 +90,8 @@ def test_messages_fields_maps_oneofs_presence(compile_protos: CompileProtos) -> 
     assert [o.name for o in ping.oneofs] == ["choice"]  # synthetic oneof of `maybe` excluded
     assert fields["a"].oneof == "choice" and fields["a"].has_presence
     assert fields["maybe"].oneof is None and fields["maybe"].has_presence
+    assert fields["maybe"].proto3_optional
+    assert not fields["a"].proto3_optional and not fields["plain"].proto3_optional
     assert not fields["plain"].has_presence
     assert fields["plain"].doc.lines == ("trailing comment",)
 

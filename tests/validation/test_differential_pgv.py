@@ -267,3 +267,25 @@ def test_known_pgv_errors_are_pinned(
     )
     assert [v.field_path for v in runtime().collect_violations(instance)] == [field]
     assert (message, field) in KNOWN_PGV_ERRORS
+
+
+@pytest.mark.parametrize(
+    ("module", "message", "fields", "valid"),
+    [
+        # protoc-gen-validate's harness: "message - required - valid (unset)" and its kin.
+        ("messages", "MessageRequiredButOptional", {}, True),
+        ("messages", "MessageRequiredButOptional", {"val": {"name": "x"}}, True),
+        ("messages", "MessageRequiredOneof", {}, False),
+        ("messages", "MessageRequiredOneof", {"other": "x"}, True),
+        ("messages", "MessageRequiredOneof", {"val": {"name": "x"}}, True),
+        ("wkt", "OptionalRequired", {}, True),
+        ("wkt", "OptionalRequired", {"wait": {"seconds": 1}}, True),
+        ("wkt", "OptionalRequired", {"wait": {}}, False),
+    ],
+)
+def test_required_on_oneof_members_agrees_with_pgv(
+    load: Callable[[str], Any], module: str, message: str, fields: dict[str, Any], valid: bool
+) -> None:
+    instance = getattr(load(module), message)(**fields)
+    assert pgv_verdict(instance) is valid
+    assert (not runtime().collect_violations(instance)) is valid

@@ -202,3 +202,40 @@ def test_optional_cleared_is_unset_again(pb: Any) -> None:
     message = pb.Optionals(nick="")
     message.ClearField("nick")
     assert check(message) == []
+
+
+@pytest.mark.parametrize(
+    ("val", "expected"),
+    [
+        (None, []),  # PGV's "message - required - valid (unset)"
+        ("ok", []),
+        ("bad", [("val.name", "string.min_len", False)]),
+    ],
+)
+def test_required_on_a_proto3_optional_field_applies_only_when_set(
+    pb: Any, val: str | None, expected: list[Any]
+) -> None:
+    inner = {"ok": pb.Inner(name="x"), "bad": pb.Inner()}
+    message = pb.MessageRequiredButOptional()
+    if val is not None:
+        message.val.CopyFrom(inner[val])
+    assert message.HasField("val") is (val is not None)
+    assert check(message) == expected
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({}, [("one", "oneof.required", False)]),  # not also "val is required"
+        ({"other": "x"}, []),
+        ({"val": "ok"}, []),
+        ({"val": "bad"}, [("val.name", "string.min_len", False)]),
+    ],
+)
+def test_required_on_a_oneof_member_applies_only_when_set(
+    pb: Any, fields: dict[str, str], expected: list[Any]
+) -> None:
+    inner = {"ok": pb.Inner(name="x"), "bad": pb.Inner()}
+    if "val" in fields:
+        fields = {"val": inner[fields["val"]]}
+    assert check(pb.MessageRequiredOneof(**fields)) == expected

@@ -70,6 +70,20 @@ def test_any(pb: Any, field: str, value: Any, rule: str | None) -> None:
     assert check(message) == expect(field, rule)
 
 
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({}, []),
+        ({"wait": d(1), "at": ts(1), "payload": packed(d(1))}, []),
+        ({"wait": d(0)}, [("wait", "duration.gt", False)]),
+    ],
+)
+def test_required_on_proto3_optional_well_known_fields_applies_only_when_set(
+    pb: Any, fields: dict[str, Any], expected: list[Any]
+) -> None:
+    assert check(pb.OptionalRequired(**fields)) == expected
+
+
 # ----------------------------------------------------------------------------------- Duration
 
 DURATIONS_OK = {"req": d(1), "const_d": d(5), "req_gt": d(2)}

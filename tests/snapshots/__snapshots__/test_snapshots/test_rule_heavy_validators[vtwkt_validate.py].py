@@ -464,9 +464,28 @@ def check_wrappers(
         )
 
 
+def check_optional_required(
+    m: wkt_pb2.OptionalRequired,
+    prefix: str,
+    out: list[validation.Violation],
+) -> None:
+    """Append the violations of a vt.wkt.OptionalRequired to `out`."""
+    if m.HasField("wait"):
+        wait_value = validation.duration_nanos(m.wait)
+        if not (wait_value > 0):
+            out.append(
+                validation.Violation(
+                    prefix + "wait",
+                    "duration.gt",
+                    "value must be greater than 0s",
+                ),
+            )
+
+
 VALIDATORS: dict[str, validation.Validator] = {
     "vt.wkt.Anys": check_anys,
     "vt.wkt.Durations": check_durations,
     "vt.wkt.Timestamps": check_timestamps,
     "vt.wkt.Wrappers": check_wrappers,
+    "vt.wkt.OptionalRequired": check_optional_required,
 }
