@@ -20,6 +20,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
+from typing import Any, TypeVar
 
 import grpc
 from google.protobuf import empty_pb2, timestamp_pb2
@@ -39,7 +40,7 @@ class InMemoryUsers(user_service.UserServiceBase):
 
     def __init__(self) -> None:
         self._users: dict[str, user_pb2.User] = {}
-        self._watchers: set[asyncio.Queue[user_pb2.UserUpdate]] = set()
+        self._watchers: set[asyncio.Queue[user_pb2.UserUpdate | None]] = set()
 
     def _publish(self, kind: user_pb2.UserUpdate.UpdateType, user: user_pb2.User) -> None:
         update = user_pb2.UserUpdate(type=kind, user=user, timestamp=_now())
@@ -106,15 +107,25 @@ class InMemoryUsers(user_service.UserServiceBase):
         self, request: user_pb2.StreamUserUpdatesRequest, context: Context[object, object]
     ) -> AsyncIterator[user_pb2.UserUpdate]:
         watched = set(request.user_ids)
-        queue: asyncio.Queue[user_pb2.UserUpdate] = asyncio.Queue(maxsize=256)
+        queue: asyncio.Queue[user_pb2.UserUpdate | None] = asyncio.Queue(maxsize=256)
         self._watchers.add(queue)
+        # On shutdown a None in the queue ends the stream: no per-update cost to watch for it.
+        stopper = asyncio.ensure_future(_put_none_when(runtime.shutting_down(), queue))
         try:
-            while True:
-                update = await queue.get()
+            while (update := await queue.get()) is not None:
                 if not watched or update.user.id in watched:
                     yield update
+            raise runtime.Unavailable("server is shutting down")
         finally:
+            stopper.cancel()
             self._watchers.discard(queue)
+
+
+async def _put_none_when(event: asyncio.Event, queue: asyncio.Queue[Any]) -> None:
+    await event.wait()
+    if queue.full():
+        queue.get_nowait()
+    queue.put_nowait(None)
 
 
 def _now() -> timestamp_pb2.Timestamp:
@@ -129,18 +140,19 @@ def settings_from(environment: Mapping[str, str]) -> serve.ServerSettings:
     secret = environment.get("PYSERVICE_JWT_SECRET")
     if secret:
         chosen.auth = interceptors.JwtAuthInterceptor(secret, algorithms=["HS256"])
-    per_minute = environment.get("PYSERVICE_RATE_LIMIT_PER_MINUTE")
-    if per_minute:
+    per_minute = _number(environment, "PYSERVICE_RATE_LIMIT_PER_MINUTE", float)
+    if per_minute is not None:
         chosen.rate_limit = interceptors.RateLimitInterceptor(
-            interceptors.RateLimit(per_minute=float(per_minute)),
+            interceptors.RateLimit(per_minute=per_minute),
             detail_type=errors_pb2.RateLimitInfo,
         )
-    metrics_port = environment.get("PYSERVICE_METRICS_PORT")
-    if metrics_port:
+    metrics_port = _number(environment, "PYSERVICE_METRICS_PORT", int)
+    if metrics_port is not None:
         chosen.metrics = interceptors.MetricsInterceptor()
     cert, key = environment.get("PYSERVICE_TLS_CERT"), environment.get("PYSERVICE_TLS_KEY")
+    port = _number(environment, "PYSERVICE_PORT", int)
     return serve.ServerSettings(
-        address=f"127.0.0.1:{int(environment.get('PYSERVICE_PORT', '50051'))}",
+        address=f"127.0.0.1:{50051 if port is None else port}",
         reflection=environment.get("PYSERVICE_REFLECTION") == "1",
         tls=serve.TlsFiles(Path(cert), Path(key)) if cert and key else None,
         errors=runtime.ErrorMap(
@@ -148,18 +160,38 @@ def settings_from(environment: Mapping[str, str]) -> serve.ServerSettings:
             rate_limit_detail=errors_pb2.RateLimitInfo,
         ),
         interceptors=chosen,
-        metrics_port=int(metrics_port) if metrics_port else None,
+        metrics_port=metrics_port,
     )
 
 
-async def main() -> None:
+N = TypeVar("N", int, float)
+
+
+def _number(environment: Mapping[str, str], name: str, kind: type[N]) -> N | None:
+    """A numeric variable, None when unset; a ValueError naming it when it is not a number
+    (the rest of the checking is the settings' own)."""
+    text = environment.get(name)
+    if not text:
+        return None
+    try:
+        return kind(text)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, got {text!r}") from None
+
+
+async def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    settings = settings_from(os.environ)
-    service = serve.build_server(
-        [(user_service.add_user_service_to_server, InMemoryUsers())], settings
-    )
+    try:
+        settings = settings_from(os.environ)
+        service = serve.build_server(
+            [(user_service.add_user_service_to_server, InMemoryUsers())], settings
+        )
+    except ValueError as error:  # a bad PYSERVICE_* value: one line, not a traceback
+        print(f"user_server: {error}", file=sys.stderr)
+        return 2
     await service.serve_until_signal()
+    return 0
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    sys.exit(asyncio.run(main()))

@@ -15,7 +15,7 @@ from protoc_gen_pyservice.runtime.client import (
     unary_unary_callable,
 )
 from protoc_gen_pyservice.runtime.compat import ensure_compatible
-from protoc_gen_pyservice.runtime.context import claims, request_id
+from protoc_gen_pyservice.runtime.context import claims, request_id, shutting_down
 from protoc_gen_pyservice.runtime.errors import (
     Aborted,
     AlreadyExists,
@@ -90,6 +90,7 @@ __all__ = [
     "iterate_responses",
     "request_id",
     "resolve_timeout",
+    "shutting_down",
     "stream_stream_callable",
     "stream_stream_handler",
     "stream_unary_callable",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import contextvars
 import os
 from collections.abc import Mapping
@@ -17,6 +19,11 @@ _claims: contextvars.ContextVar[Mapping[str, Any] | None] = contextvars.ContextV
 )
 
 
+_stopping: contextvars.ContextVar[asyncio.Event | None] = contextvars.ContextVar(
+    "pyservice_stopping", default=None
+)
+
+
 def request_id() -> str | None:
     """The current call's request id (from `x-request-id`, or made up by the server)."""
     return _request_id.get()
@@ -27,7 +34,7 @@ def set_request_id(value: str) -> contextvars.Token[str | None]:
 
 
 def reset_request_id(token: contextvars.Token[str | None]) -> None:
-    _request_id.reset(token)
+    _reset(_request_id, token)
 
 
 def new_request_id() -> str:
@@ -45,4 +52,25 @@ def set_claims(value: Mapping[str, Any] | None) -> contextvars.Token[Mapping[str
 
 
 def reset_claims(token: contextvars.Token[Mapping[str, Any] | None]) -> None:
-    _claims.reset(token)
+    _reset(_claims, token)
+
+
+def _reset(variable: contextvars.ContextVar[Any], token: contextvars.Token[Any]) -> None:
+    # Each call runs in a task of its own, so its values end with it anyway; a reset from
+    # another context (a generator finalised elsewhere) has nothing to undo.
+    with contextlib.suppress(ValueError):
+        variable.reset(token)
+
+
+def shutting_down() -> asyncio.Event:
+    """Set when the server handling the current call begins a graceful shutdown: a long
+    stream handler waits on it (beside its own work) to end itself cleanly.
+
+    Outside a server built by runtime.serve, an event that is never set.
+    """
+    event = _stopping.get()
+    return event if event is not None else asyncio.Event()
+
+
+def set_stopping(event: asyncio.Event) -> None:
+    _stopping.set(event)

@@ -2,17 +2,24 @@
 tracing and default deadlines. Each wraps unary and streaming handlers alike, once per method.
 
 Order them outermost first: tracing, metrics, request id, access log, auth, rate limit,
-deadline (the server builder does). Status mapping and validation live in the handlers
-themselves (runtime.server), so every RPC answers with a proper status whatever runs here.
+deadline (the server builder does), and run them as one InterceptorChain. Status mapping and
+validation live in the handlers themselves (runtime.server), so every RPC answers with a
+proper status whatever runs here.
+
+Whatever the peer does, the chain finishes every call exactly once, in the call's own task:
+it drives response streams itself (so a vanished or stalled reader cancels the handler where
+it stands, and the handler's generator is closed there, not later by the garbage collector),
+and reads what the hooks need from the context when the call starts.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,12 +28,15 @@ import grpc.aio
 from google.protobuf import duration_pb2
 from google.protobuf.message import Message
 from google.rpc import error_details_pb2
+from protoc_gen_pyservice.runtime import bounds
 from protoc_gen_pyservice.runtime import context as call_context
 from protoc_gen_pyservice.runtime.errors import (
     DeadlineExceeded,
     PermissionDenied,
     ResourceExhausted,
     Unauthenticated,
+    Unavailable,
+    internal_error,
 )
 from protoc_gen_pyservice.runtime.server import abort
 
@@ -35,13 +45,19 @@ Context = grpc.aio.ServicerContext[Any, Any]
 OPEN_SERVICES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 
 access_log = logging.getLogger("protoc_gen_pyservice.access")
+auth_log = logging.getLogger("protoc_gen_pyservice.auth")
+logger = logging.getLogger("protoc_gen_pyservice.interceptors")
 
 
 def status_of(error: BaseException | None, context: Context) -> grpc.StatusCode:
-    """The status an RPC ended with, from what its handler raised."""
+    """The status an RPC ended with, from what its handler raised. Reads only what the
+    context keeps in Python, so it is safe after the call ended."""
     if error is None:
         return grpc.StatusCode.OK
     if isinstance(error, asyncio.CancelledError):
+        # grpc cancels the call's task when the client goes away or its deadline passes.
+        if context.time_remaining() == 0:
+            return grpc.StatusCode.DEADLINE_EXCEEDED
         return grpc.StatusCode.CANCELLED
     code = context.code() if isinstance(error, grpc.aio.AbortError) else None
     if isinstance(code, grpc.StatusCode):
@@ -50,13 +66,13 @@ def status_of(error: BaseException | None, context: Context) -> grpc.StatusCode:
 
 
 class HandlerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
-    """Runs enter() before and exit() after every RPC; wrapped handlers are cached per method.
+    """Runs enter() before and exit() after every RPC.
 
-    enter() may abort the call (auth, rate limits); its return value reaches exit().
+    enter() may abort the call (auth, rate limits); its return value reaches exit(). exit()
+    runs exactly once per entered call, with the exception the call ended with (None when it
+    succeeded), and must not call into the context beyond what status_of() reads: the call may
+    be over. Used alone, an interceptor runs as a chain of one.
     """
-
-    def __init__(self) -> None:
-        self._wrapped: dict[str, tuple[Any, Any]] = {}
 
     async def enter(self, method: str, context: Context) -> Any:
         return None
@@ -70,60 +86,16 @@ class HandlerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     # Called for every message a server stream sends; None when the interceptor has no use.
     on_message: Callable[[Any], None] | None = None
 
+    _alone: InterceptorChain | None = None
+
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Any]],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> Any:
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return None
-        method: str = handler_call_details.method
-        cached = self._wrapped.get(method)
-        if cached is None or cached[0] is not handler:
-            cached = (handler, self._wrap(handler, method))
-            self._wrapped[method] = cached
-        return cached[1]
-
-    def _wrap(self, handler: Any, method: str) -> Any:
-        self.prepare(method, streaming=handler.response_streaming)
-        if handler.unary_unary is not None:
-            return handler._replace(unary_unary=self.wrap_unary(handler.unary_unary, method))
-        if handler.stream_unary is not None:
-            return handler._replace(stream_unary=self.wrap_unary(handler.stream_unary, method))
-        if handler.unary_stream is not None:
-            return handler._replace(unary_stream=self.wrap_stream(handler.unary_stream, method))
-        return handler._replace(stream_stream=self.wrap_stream(handler.stream_stream, method))
-
-    def wrap_unary(
-        self, behavior: Callable[[Any, Context], Awaitable[Any]], method: str
-    ) -> Callable[[Any, Context], Awaitable[Any]]:
-        async def unary(request: Any, context: Context) -> Any:
-            state = await self.enter(method, context)
-            try:
-                response = await behavior(request, context)
-            except BaseException as error:
-                self.exit(method, context, state, error)
-                raise
-            self.exit(method, context, state, None)
-            return response
-
-        return unary
-
-    def wrap_stream(
-        self, behavior: Callable[[Any, Context], AsyncIterator[Any]], method: str
-    ) -> Callable[[Any, Context], AsyncIterator[Any]]:
-        async def stream(request: Any, context: Context) -> AsyncIterator[Any]:
-            state = await self.enter(method, context)
-            try:
-                async for response in behavior(request, context):
-                    yield response
-            except BaseException as error:
-                self.exit(method, context, state, error)
-                raise
-            self.exit(method, context, state, None)
-
-        return stream
+        if self._alone is None:
+            self._alone = InterceptorChain([self])
+        return await self._alone.intercept_service(continuation, handler_call_details)
 
 
 def _header(context: Context, name: str) -> str | bytes | None:
@@ -139,13 +111,20 @@ class RequestIdInterceptor(HandlerInterceptor):
 
     async def enter(self, method: str, context: Context) -> Any:
         given = _header(context, call_context.REQUEST_ID_HEADER)
-        request_id = given if isinstance(given, str) and 0 < len(given) <= 128 else None
-        request_id = request_id or call_context.new_request_id()
-        context.set_trailing_metadata(((call_context.REQUEST_ID_HEADER, request_id),))
-        return call_context.set_request_id(request_id)
+        request_id = bounds.request_id_or_none(given) or call_context.new_request_id()
+        trailers = ((call_context.REQUEST_ID_HEADER, request_id),)
+        context.set_trailing_metadata(trailers)
+        return call_context.set_request_id(request_id), trailers
 
     def exit(self, method: str, context: Context, state: Any, error: BaseException | None) -> None:
-        call_context.reset_request_id(state)
+        token, trailers = state
+        call_context.reset_request_id(token)
+        if error is None:
+            # A handler that set trailers of its own replaced ours: add the id back.
+            current = context.trailing_metadata()
+            if current is not trailers:
+                kept = [pair for pair in current if pair[0] != call_context.REQUEST_ID_HEADER]
+                context.set_trailing_metadata((*kept, *trailers))
 
 
 class AccessLogInterceptor(HandlerInterceptor):
@@ -157,25 +136,30 @@ class AccessLogInterceptor(HandlerInterceptor):
         self._logger = logger
 
     async def enter(self, method: str, context: Context) -> Any:
-        return time.perf_counter()
+        # The peer is read now: after the call ends its address is gone with it.
+        return time.perf_counter(), context.peer()
 
     def exit(self, method: str, context: Context, state: Any, error: BaseException | None) -> None:
         if not self._logger.isEnabledFor(logging.INFO):
             return
+        started, peer = state
         code = status_of(error, context)
+        duration_ms = (time.perf_counter() - started) * 1000
+        request_id = call_context.request_id()
+        peer = bounds.log_text(peer)
         self._logger.info(
             "rpc %s %s %.1fms request_id=%s peer=%s",
             method,
             code.name,
-            (time.perf_counter() - state) * 1000,
-            call_context.request_id(),
-            context.peer(),
+            duration_ms,
+            request_id,
+            peer,
             extra={
                 "grpc_method": method,
                 "grpc_code": code.name,
-                "duration_ms": (time.perf_counter() - state) * 1000,
-                "request_id": call_context.request_id(),
-                "peer": context.peer(),
+                "duration_ms": duration_ms,
+                "request_id": request_id,
+                "peer": peer,
             },
         )
 
@@ -241,10 +225,36 @@ class JwtAuthInterceptor(HandlerInterceptor):
         self._cache.move_to_end(token)
         return claims
 
-    def _remember(self, token: str, claims: Mapping[str, Any]) -> None:
-        self._cache[token] = (claims, float(claims["exp"]))
+    def _remember(self, token: str, claims: Mapping[str, Any], expires: float) -> None:
+        self._cache[token] = (claims, expires)
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
+
+    def _decode(self, token: str) -> tuple[Mapping[str, Any], float] | None:
+        """The claims of a token and its expiry, or None (the reason logged here, never told
+        to the caller: PyJWT's text describes the parser, not the caller's mistake)."""
+        try:
+            claims = self._jwt.decode(
+                token,
+                self._key,
+                algorithms=self._algorithms,
+                audience=self._audience,
+                issuer=self._issuer,
+                leeway=self._leeway,
+                options=self._options,
+            )
+            expires = float(claims["exp"])
+            if not math.isfinite(expires):
+                raise ValueError("exp is not a finite number")
+        except Exception as error:  # whatever a crafted token makes the parser raise
+            auth_log.info(
+                "rejected bearer token: %s: %s request_id=%s",
+                type(error).__name__,
+                bounds.log_text(str(error)[:200]),
+                call_context.request_id(),
+            )
+            return None
+        return claims, expires
 
     def add_public(self, methods: Iterable[str]) -> None:
         """Methods callable without a token (`(pyservice.method).public = true`)."""
@@ -264,23 +274,14 @@ class JwtAuthInterceptor(HandlerInterceptor):
         token = header[7:].strip()
         claims = self._verified(token)
         if claims is None:
-            try:
-                claims = self._jwt.decode(
-                    token,
-                    self._key,
-                    algorithms=self._algorithms,
-                    audience=self._audience,
-                    issuer=self._issuer,
-                    leeway=self._leeway,
-                    options=self._options,
-                )
-            except self._jwt.PyJWTError as error:
-                await abort(context, Unauthenticated(f"invalid bearer token: {error}"))
-            self._remember(token, claims)
+            decoded = self._decode(token)
+            if decoded is None:
+                await abort(context, Unauthenticated("invalid bearer token"))
+            claims, expires = decoded
+            self._remember(token, claims, expires)
         needed = self._roles.get(method)
         if needed:
-            granted = claims.get(self._roles_claim) or ()
-            missing = needed - set(granted if isinstance(granted, list) else [granted])
+            missing = needed - _roles_of(claims.get(self._roles_claim))
             if missing:
                 await abort(context, PermissionDenied(f"missing role {sorted(missing)[0]!r}"))
         return call_context.set_claims(claims)
@@ -289,16 +290,60 @@ class JwtAuthInterceptor(HandlerInterceptor):
         call_context.reset_claims(state)
 
 
+def _roles_of(claim: object) -> frozenset[str]:
+    """The roles a token's claim grants: a string or a list of strings; any other shape
+    grants none (so the call is refused for the role it lacks, not failed)."""
+    if isinstance(claim, str):
+        return frozenset((claim,))
+    if isinstance(claim, list) and all(isinstance(role, str) for role in claim):
+        return frozenset(claim)
+    return frozenset()
+
+
+# Above a billion calls a minute (16 million a second) a limit is a typo, not a limit.
+MAX_RATE_PER_MINUTE = 1e9
+
+
 @dataclass(frozen=True)
 class RateLimit:
-    """`per_minute` calls on average, bursts of up to `burst` (default: per_minute)."""
+    """`per_minute` calls on average (fractions allowed: 0.5 is one call every two minutes),
+    bursts of up to `burst` calls (default: per_minute, and at least one call).
+
+    Checked when built: a rate that is not a positive finite number up to
+    MAX_RATE_PER_MINUTE, or a burst below one call, is a ValueError.
+    """
 
     per_minute: float
     burst: float | None = None
 
+    def __post_init__(self) -> None:
+        if not (
+            isinstance(self.per_minute, int | float) and 0 < self.per_minute <= MAX_RATE_PER_MINUTE
+        ):
+            raise ValueError(
+                f"rate limit per_minute must be a number in (0, {MAX_RATE_PER_MINUTE:g}], "
+                f"got {self.per_minute!r}"
+            )
+        if self.burst is not None and not (
+            isinstance(self.burst, int | float) and 1 <= self.burst <= MAX_RATE_PER_MINUTE
+        ):
+            raise ValueError(
+                f"rate limit burst must be a number in [1, {MAX_RATE_PER_MINUTE:g}], "
+                f"got {self.burst!r}"
+            )
+
     @property
     def capacity(self) -> float:
-        return self.burst if self.burst is not None else self.per_minute
+        return self.burst if self.burst is not None else max(1.0, self.per_minute)
+
+    def as_unit(self) -> tuple[int, str]:
+        """The limit as a whole number of calls per unit, for common.v1.RateLimitInfo: the
+        smallest unit in which it is at least one call (0.5/minute is 30/hour)."""
+        for unit, minutes in (("minute", 1), ("hour", 60), ("day", 1440)):
+            count = self.per_minute * minutes
+            if count >= 1:
+                return int(count), unit
+        return 1, "day"
 
 
 class TokenBuckets:
@@ -306,6 +351,8 @@ class TokenBuckets:
     key is evicted first, so a flood of distinct callers cannot grow the table."""
 
     def __init__(self, max_keys: int = 10_000) -> None:
+        if max_keys < 1:
+            raise ValueError(f"max_keys must be at least 1, got {max_keys!r}")
         self.max_keys = max_keys
         self._buckets: OrderedDict[tuple[str, str], tuple[float, float]] = OrderedDict()
 
@@ -329,10 +376,12 @@ class TokenBuckets:
 
 
 class RateLimitInterceptor(HandlerInterceptor):
-    """Per-principal token buckets: the JWT subject when auth ran, else the peer address.
+    """Token buckets per principal: the JWT subject when auth ran, else the peer's address.
 
-    Over the limit: RESOURCE_EXHAUSTED with google.rpc.RetryInfo, and `detail_type` (a message
-    shaped like common.v1.RateLimitInfo) when given.
+    One bucket per principal covers every method under `default`; a method listed in
+    `per_method` has its own limit and its own bucket per principal. Over the limit:
+    RESOURCE_EXHAUSTED with google.rpc.RetryInfo (when a token will be there), and
+    `detail_type` (a message shaped like common.v1.RateLimitInfo) when given.
     """
 
     def __init__(
@@ -345,6 +394,9 @@ class RateLimitInterceptor(HandlerInterceptor):
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__()
+        for limit in (default, *(per_method or {}).values()):
+            if limit is not None and not isinstance(limit, RateLimit):
+                raise TypeError(f"rate limits must be RateLimit objects, got {limit!r}")
         self._default = default
         self._per_method = dict(per_method or {})
         self.buckets = TokenBuckets(max_keys)
@@ -352,27 +404,31 @@ class RateLimitInterceptor(HandlerInterceptor):
         self._clock = clock
 
     async def enter(self, method: str, context: Context) -> Any:
-        limit = self._per_method.get(method, self._default)
-        if limit is None or method.startswith(OPEN_SERVICES):
+        if method.startswith(OPEN_SERVICES):
             return None
+        limit = self._per_method.get(method)
+        scope = method
+        if limit is None:
+            limit, scope = self._default, ""
+            if limit is None:
+                return None
         claims = call_context.claims()
         subject = claims.get("sub") if claims else None
         principal = f"sub:{subject}" if subject else f"peer:{_peer_host(context.peer())}"
-        wait = self.buckets.take((principal, method), limit, self._clock())
+        wait = self.buckets.take((principal, scope), limit, self._clock())
         if wait:
-            seconds = max(1, int(wait + 0.999))
+            seconds = math.ceil(wait)
             details: list[Message] = [
                 error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=seconds))
             ]
             if self._detail_type is not None:
+                count, unit = limit.as_unit()
                 details.append(
                     self._detail_type(
-                        requests_per_unit=int(limit.per_minute),
-                        unit="minute",
-                        retry_after_seconds=seconds,
+                        requests_per_unit=count, unit=unit, retry_after_seconds=seconds
                     )
                 )
-            await abort(context, ResourceExhausted(f"rate limit exceeded for {method}", details))
+            await abort(context, ResourceExhausted("rate limit exceeded", details))
         return None
 
 
@@ -402,13 +458,18 @@ class DeadlineInterceptor(HandlerInterceptor):
         return self._timeouts.get(method, self._default)
 
 
-class InterceptorChain(HandlerInterceptor):
+class InterceptorChain(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     """Several interceptors run as one: one handler lookup and one wrapper per call instead
     of a layer each. enter() runs in order, exit() in reverse, and the handler runs under the
-    deadline interceptor's limit, if there is one."""
+    deadline interceptor's limit, if there is one.
+
+    The chain also owns what no single hook can do: it finishes every call exactly once in
+    the call's own task (see the module docstring), answers INTERNAL (never UNKNOWN) when a
+    hook itself fails, tells handlers when the server begins to shut down
+    (runtime.shutting_down()), and ends the server streams still open then (end_streams()).
+    """
 
     def __init__(self, interceptors: Iterable[HandlerInterceptor]) -> None:
-        super().__init__()
         self.interceptors = list(interceptors)
         self._hooks = [i for i in self.interceptors if not isinstance(i, DeadlineInterceptor)]
         self._deadline = next(
@@ -420,21 +481,64 @@ class InterceptorChain(HandlerInterceptor):
             for index, hook in enumerate(self._hooks)
             if hook.on_message is not None
         ]
+        self._wrapped: dict[str, tuple[Any, Any]] = {}
+        self.stopping = asyncio.Event()
+        # Tasks of the response streams in flight, and those end_streams() cancelled.
+        self._streams: set[asyncio.Task[Any]] = set()
+        self._ended: set[asyncio.Task[Any]] = set()
 
-    def prepare(self, method: str, streaming: bool) -> None:
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Any]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> Any:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return None
+        method: str = handler_call_details.method
+        cached = self._wrapped.get(method)
+        if cached is None or cached[0] is not handler:
+            cached = (handler, self._wrap(handler, method))
+            self._wrapped[method] = cached
+        return cached[1]
+
+    def _wrap(self, handler: Any, method: str) -> Any:
         for interceptor in self.interceptors:
-            interceptor.prepare(method, streaming)
+            interceptor.prepare(method, handler.response_streaming)
+        if handler.unary_unary is not None:
+            return handler._replace(unary_unary=self.wrap_unary(handler.unary_unary, method))
+        if handler.stream_unary is not None:
+            return handler._replace(stream_unary=self.wrap_unary(handler.stream_unary, method))
+        if handler.unary_stream is not None:
+            return handler._replace(unary_stream=self.wrap_stream(handler.unary_stream, method))
+        return handler._replace(stream_stream=self.wrap_stream(handler.stream_stream, method))
 
     async def _enter_all(self, method: str, context: Context, states: list[Any]) -> None:
-        for hook in self._hooks:
-            states.append(await hook.enter(method, context))
+        call_context.set_stopping(self.stopping)
+        try:
+            for hook in self._hooks:
+                states.append(await hook.enter(method, context))
+        except (grpc.aio.AbortError, asyncio.CancelledError):
+            raise
+        except Exception as error:
+            request_id = call_context.request_id() or call_context.new_request_id()
+            await abort(context, internal_error(error, method, request_id))
 
     def _exit_all(
         self, method: str, context: Context, states: list[Any], error: BaseException | None
     ) -> None:
         entered = self._hooks[: len(states)]
         for hook, state in zip(reversed(entered), reversed(states), strict=True):
-            hook.exit(method, context, state, error)
+            try:
+                hook.exit(method, context, state, error)
+            except Exception as failure:  # one broken hook must not skip the others
+                logger.error(
+                    "%s.exit failed in %s: %s: %s",
+                    type(hook).__name__,
+                    method,
+                    type(failure).__name__,
+                    bounds.log_text(str(failure)[:200]),
+                )
 
     def wrap_unary(
         self, behavior: Callable[[Any, Context], Awaitable[Any]], method: str
@@ -463,30 +567,85 @@ class InterceptorChain(HandlerInterceptor):
         return unary
 
     def wrap_stream(
-        self, behavior: Callable[[Any, Context], AsyncIterator[Any]], method: str
-    ) -> Callable[[Any, Context], AsyncIterator[Any]]:
+        self, behavior: Callable[[Any, Context], Any], method: str
+    ) -> Callable[[Any, Context], Awaitable[None]]:
+        """A reader/writer-API coroutine around any stream handler: an async generator (the
+        chain writes what it yields) or a coroutine that writes itself (like Health.Watch)."""
         deadline = self._deadline
         message_hooks = self._message_hooks
+        streams = self._streams
 
-        async def stream(request: Any, context: Context) -> AsyncIterator[Any]:
+        async def stream(request: Any, context: Context) -> None:
             states: list[Any] = []
+            task = asyncio.current_task()
+            assert task is not None
+            streams.add(task)
             try:
                 await self._enter_all(method, context, states)
                 limit = deadline.limit(method, context) if deadline is not None else None
                 try:
                     async with asyncio.timeout(limit):
-                        async for response in behavior(request, context):
-                            for index, on_message in message_hooks:
-                                on_message(states[index])
-                            yield response
+                        await _send_all(behavior(request, context), context, states, message_hooks)
                 except TimeoutError:
                     await abort(context, DeadlineExceeded(f"{method} took over {limit}s"))
+                except asyncio.CancelledError:
+                    if task not in self._ended:
+                        raise
+                    task.uncancel()
+                    await abort(context, Unavailable("server is shutting down"))
             except BaseException as error:
                 self._exit_all(method, context, states, error)
                 raise
+            finally:
+                streams.discard(task)
+                self._ended.discard(task)
             self._exit_all(method, context, states, None)
 
         return stream
+
+    def begin_shutdown(self) -> None:
+        """Tell handlers the server is stopping: runtime.shutting_down() is set."""
+        self.stopping.set()
+
+    async def end_streams(self, grace: float) -> None:
+        """Give the response streams in flight `grace` seconds to end by themselves, then
+        end the rest with UNAVAILABLE ("server is shutting down")."""
+        if self._streams and grace > 0:
+            await asyncio.wait(set(self._streams), timeout=grace)
+        remaining = set(self._streams)
+        for task in remaining:
+            self._ended.add(task)
+            task.cancel()
+        if remaining:
+            await asyncio.wait(remaining, timeout=1.0)
+
+
+async def _send_all(
+    responses: Any,
+    context: Context,
+    states: list[Any],
+    message_hooks: list[tuple[int, Callable[[Any], None]]],
+) -> None:
+    """Write every response of a stream handler, in this task; close the handler's generator
+    here, whatever ends the loop, so its clean-up runs in the call it belongs to."""
+    if not hasattr(responses, "__anext__"):
+        await responses  # a coroutine handler writes its own messages
+        return
+    try:
+        async for response in responses:
+            for index, on_message in message_hooks:
+                on_message(states[index])
+            try:
+                await context.write(response)
+            except (grpc.aio.AbortError, asyncio.CancelledError):
+                raise
+            except Exception:
+                # grpc fails a write when the call already ended: the client went away.
+                raise asyncio.CancelledError from None
+    finally:
+        close = getattr(responses, "aclose", None)
+        if close is not None:
+            await close()
 
 
 @dataclass

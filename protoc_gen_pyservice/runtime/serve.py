@@ -41,6 +41,22 @@ KEEPALIVE_OPTIONS: tuple[tuple[str, int], ...] = (
     ("grpc.max_connection_idle_ms", 5 * 60_000),
 )
 
+KiB = 1024
+# Transport limits, each chosen so a peer cannot hold more than its share:
+# - 100 streams at once per connection (the usual HTTP/2 default): a connection cannot park
+#   thousands of calls; generated clients queue and retry streams the limit refuses, so a
+#   burst from one client still succeeds. A call waits at most
+#   runtime.server.REQUEST_TIMEOUT_SECONDS for its request message.
+# - 32 KiB of request metadata, soft and hard limit alike: bearer tokens up to 16 KiB always
+#   pass (between gRPC's default 8 KiB soft and 16 KiB hard limits, calls fail at random).
+MAX_CONCURRENT_STREAMS = 100
+MAX_METADATA_BYTES = 32 * KiB
+TRANSPORT_OPTIONS: tuple[tuple[str, int], ...] = (
+    ("grpc.max_concurrent_streams", MAX_CONCURRENT_STREAMS),
+    ("grpc.max_metadata_size", MAX_METADATA_BYTES),
+    ("grpc.absolute_max_metadata_size", MAX_METADATA_BYTES),
+)
+
 Registration = tuple[Callable[..., None], Any]  # (add_foo_to_server, servicer)
 
 
@@ -67,7 +83,11 @@ class ServerSettings:
     reflection: bool = False  # on in development, off by default in production
     tls: TlsFiles | None = None
     max_message_bytes: int = 4 * MiB
+    # On shutdown: unary calls in flight get this long to finish.
     grace_seconds: float = 10.0
+    # On shutdown: response streams get this long (at most the grace) to end by themselves,
+    # seeing runtime.shutting_down() set; the rest end with UNAVAILABLE.
+    stream_grace_seconds: float = 1.0
     # Prometheus /metrics over HTTP on this port (with interceptors.metrics set); off when None.
     metrics_port: int | None = None
     metrics_host: str = "127.0.0.1"
@@ -86,6 +106,7 @@ class Service:
     settings: ServerSettings
     service_names: list[str]
     interceptors: list[HandlerInterceptor]
+    chain: InterceptorChain
 
     async def start(self) -> None:
         if self.settings.metrics_port is not None:
@@ -103,10 +124,16 @@ class Service:
         logger.info("serving %s on port %d", ", ".join(self.service_names), self.port)
 
     async def stop(self, grace: float | None = None) -> None:
-        """Flip health to NOT_SERVING, refuse new calls, let calls in flight finish within
-        the grace period, then stop."""
+        """Flip health to NOT_SERVING (watchers see it at once), refuse new calls, tell
+        handlers through runtime.shutting_down(), give response streams
+        `stream_grace_seconds` to end by themselves and end the rest with UNAVAILABLE, let
+        unary calls in flight finish within the grace period, then stop."""
+        grace = self.settings.grace_seconds if grace is None else grace
         await self.health.enter_graceful_shutdown()
-        await self.server.stop(self.settings.grace_seconds if grace is None else grace)
+        self.chain.begin_shutdown()
+        stopped = asyncio.ensure_future(self.server.stop(grace))
+        await self.chain.end_streams(min(grace, self.settings.stream_grace_seconds))
+        await stopped
 
     async def serve_until_signal(self) -> None:
         """Start, then stop gracefully on SIGTERM or SIGINT."""
@@ -128,15 +155,18 @@ class Service:
 
 def build_server(registrations: Iterable[Registration], settings: ServerSettings) -> Service:
     """A grpc.aio server with the generated services, interceptors, health and reflection."""
+    _check(settings)
     interceptors = interceptors_from(settings.interceptors)
-    chain = [InterceptorChain(interceptors)] if interceptors else []
+    # Always a chain, even of no hooks: it is what finishes every call and ends streams.
+    chain = InterceptorChain(interceptors)
     options: list[tuple[str, Any]] = [
         *KEEPALIVE_OPTIONS,
+        *TRANSPORT_OPTIONS,
         ("grpc.max_receive_message_length", settings.max_message_bytes),
         ("grpc.max_send_message_length", settings.max_message_bytes),
         *settings.extra_options,
     ]
-    server = grpc.aio.server(interceptors=chain, options=options)
+    server = grpc.aio.server(interceptors=[chain], options=options)
     for register, servicer in registrations:
         register(servicer, server, errors=settings.errors)
     service_names = list(registered_services(server))
@@ -153,7 +183,17 @@ def build_server(registrations: Iterable[Registration], settings: ServerSettings
         port = server.add_secure_port(settings.address, settings.tls.credentials())
     else:
         port = server.add_insecure_port(settings.address)
-    return Service(server, port, health_servicer, settings, service_names, interceptors)
+    return Service(server, port, health_servicer, settings, service_names, interceptors, chain)
+
+
+def _check(settings: ServerSettings) -> None:
+    """Settings a server cannot run with are an error now, not a failure on every call."""
+    if not 0 < settings.max_message_bytes <= 2**31 - 1:
+        raise ValueError(f"max_message_bytes must be in 1..2**31-1: {settings.max_message_bytes}")
+    for name in ("grace_seconds", "stream_grace_seconds"):
+        value = getattr(settings, name)
+        if not (isinstance(value, int | float) and 0 <= value < float("inf")):
+            raise ValueError(f"{name} must be a finite number of seconds >= 0: {value!r}")
 
 
 def _configure_policies(server: grpc.aio.Server, interceptors: Sequence[Any]) -> None:

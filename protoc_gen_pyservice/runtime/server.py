@@ -1,18 +1,27 @@
-"""Server-side plumbing generated servicers use: handlers that map errors, and registration."""
+"""Server-side plumbing generated servicers use: handlers that decode, validate and map
+errors, and registration.
+
+Methods that take one request are registered with grpc as request-streaming: the handler
+then starts as soon as the call does, so it reads the request itself, under a time limit, and
+decodes it itself (an undecodable request is INVALID_ARGUMENT, not grpc's UNKNOWN). On the wire
+unary and streaming requests look the same, so peers see no difference.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, NamedTuple, NoReturn, TypeVar
 
 import grpc
 import grpc.aio
 from google.protobuf.message import Message
+from protoc_gen_pyservice.runtime import bounds, validation
 from protoc_gen_pyservice.runtime import context as context_vars
-from protoc_gen_pyservice.runtime import validation
 from protoc_gen_pyservice.runtime.errors import (
     NO_ERROR_MAP,
     STATUS_DETAILS_KEY,
+    DeadlineExceeded,
     ErrorMap,
     InvalidArgument,
     ServiceError,
@@ -48,15 +57,77 @@ class _FailingStream:
         raise self._error
 
 
+# Seconds a call that takes one request may wait for it (unless its own deadline is sooner):
+# a peer that opens calls and never sends their message cannot park them indefinitely.
+REQUEST_TIMEOUT_SECONDS = 10.0
+
+# Trailers abort() writes itself; the handler's other trailers are kept.
+_ABORT_TRAILERS = (STATUS_DETAILS_KEY, context_vars.REQUEST_ID_HEADER)
+
+
 async def abort(context: grpc.aio.ServicerContext[Any, Any], error: ServiceError) -> NoReturn:
-    """End the RPC with the error's code, message and (when it has any) status details."""
-    trailers: list[tuple[str, str | bytes]] = []
+    """End the RPC with the error's code, message and (when it has any) status details,
+    keeping the trailers the handler set. Message and details are cut to bounds.MAX_* so the
+    reply fits any peer's metadata limit and the client always sees the real code."""
+    message = bounds.cut_message(error.message)
+    trailers: list[tuple[str, str | bytes]] = [
+        (key, value)
+        for key, value in context.trailing_metadata() or ()
+        if key not in _ABORT_TRAILERS
+    ]
     if error.details:
-        trailers.append((STATUS_DETAILS_KEY, error.to_status().SerializeToString()))
+        status = error.to_status()
+        status.message = message
+        trailers.append((STATUS_DETAILS_KEY, bounds.fit_status(status)))
     request_id = context_vars.request_id()
-    if request_id is not None:  # abort() replaces the trailers the interceptor set
+    if request_id is not None:
         trailers.append((context_vars.REQUEST_ID_HEADER, request_id))
-    await context.abort(error.code, error.message, tuple(trailers))
+    await context.abort(error.code, message, tuple(trailers))
+
+
+async def read_request(
+    context: grpc.aio.ServicerContext[Any, Any], request_type: type[Message]
+) -> Message:
+    """The one request of a call, read within REQUEST_TIMEOUT_SECONDS and decoded: a request
+    that does not arrive is DEADLINE_EXCEEDED, one that does not decode INVALID_ARGUMENT."""
+    remaining = context.time_remaining()
+    if remaining is not None and remaining <= REQUEST_TIMEOUT_SECONDS:
+        raw = await context.read()  # the call's own deadline comes first; grpc enforces it
+    else:
+        raw = await _read_within(context, REQUEST_TIMEOUT_SECONDS)
+    if not isinstance(raw, bytes):
+        raise InvalidArgument(f"no {request_type.DESCRIPTOR.full_name} request was sent")
+    return decode_request(raw, request_type)
+
+
+def decode_request(raw: bytes, request_type: type[Message]) -> Message:
+    try:
+        return request_type.FromString(raw)
+    except Exception:  # any failure to parse untrusted bytes means the same thing
+        raise InvalidArgument(
+            f"request is not a valid {request_type.DESCRIPTOR.full_name}"
+        ) from None
+
+
+async def _read_within(context: grpc.aio.ServicerContext[Any, Any], seconds: float) -> object:
+    task = asyncio.current_task()
+    assert task is not None
+    expired: list[bool] = []
+    timer = asyncio.get_running_loop().call_later(seconds, _expire, task, expired)
+    try:
+        return await context.read()
+    except asyncio.CancelledError:
+        if not expired:
+            raise
+        task.uncancel()
+        raise DeadlineExceeded(f"no request received within {seconds:g}s") from None
+    finally:
+        timer.cancel()
+
+
+def _expire(task: asyncio.Task[Any], expired: list[bool]) -> None:
+    expired.append(True)
+    task.cancel()
 
 
 def _request_check(
@@ -88,9 +159,15 @@ def invalid_request(
     summary = "; ".join(f"{v.field_path}: {v.message}" for v in violations[:5])
     if len(violations) > 5:
         summary += f"; and {len(violations) - 5} more"
-    details = [validation.to_bad_request(violations)]
+    # Thousands of violations must not outgrow the trailers: list the first ones, count the rest.
+    listed = violations[: bounds.MAX_LISTED_VIOLATIONS]
+    bad_request: Any = validation.to_bad_request(listed)
+    omitted = len(violations) - len(listed)
+    if omitted:
+        bad_request.field_violations.add(description=f"and {omitted} more violations")
+    details = [bad_request]
     if errors.validation_detail is not None:
-        details.append(validation.fill_field_violations(violations, errors.validation_detail()))
+        details.append(validation.fill_field_violations(listed, errors.validation_detail()))
     return InvalidArgument(f"invalid {request.DESCRIPTOR.full_name}: {summary}", details)
 
 
@@ -103,12 +180,14 @@ def _as_service_error(exception: Exception, errors: ErrorMap, method: str) -> Se
     return internal_error(exception, method, request_id)
 
 
-async def _checked_stream(
-    requests: AsyncIterator[Req], check: Callable[[Message], ServiceError | None]
-) -> AsyncIterator[Req]:
-    async for request in requests:
-        error = check(request)
-        if error is not None:
+async def _decoded_stream(
+    requests: AsyncIterator[bytes],
+    request_type: type[Message],
+    check: Callable[[Message], ServiceError | None] | None,
+) -> AsyncIterator[Message]:
+    async for raw in requests:
+        request = decode_request(raw, request_type)
+        if check is not None and (error := check(request)) is not None:
             raise error
         yield request
 
@@ -189,11 +268,12 @@ def stream_stream_handler(
 def build_handler(
     spec: HandlerSpec, method: str, errors: ErrorMap
 ) -> grpc.RpcMethodHandler[Any, Any]:
-    """The grpc handler for one RPC: validation first, then the behavior, every exception
-    answered with a status (ServiceError as raised, mapped domain errors, else INTERNAL)."""
+    """The grpc handler for one RPC: read and decode, validate, run the behavior, and answer
+    every exception with a status (ServiceError as raised, mapped domain errors, else
+    INTERNAL). Requests arrive as raw bytes: decoding is ours (see the module docstring)."""
     check = _request_check(spec.request_type, spec.validate, errors)
     behavior = spec.behavior
-    deserialize = spec.request_type.FromString
+    request_type = spec.request_type
     serialize = spec.response_type.SerializeToString
 
     async def fail(context: Context[Any, Any], exception: Exception) -> NoReturn:
@@ -203,8 +283,9 @@ def build_handler(
 
     if spec.kind == "unary_unary":
 
-        async def unary_unary(request: Any, context: Context[Any, Any]) -> Any:
+        async def unary_unary(_: AsyncIterator[bytes], context: Context[Any, Any]) -> Any:
             try:
+                request = await read_request(context, request_type)
                 if check is not None and (error := check(request)) is not None:
                     raise error
                 return await behavior(request, context)
@@ -213,12 +294,15 @@ def build_handler(
             except Exception as exception:
                 await fail(context, exception)
 
-        return grpc.unary_unary_rpc_method_handler(unary_unary, deserialize, serialize)
+        return grpc.stream_unary_rpc_method_handler(unary_unary, None, serialize)
 
     if spec.kind == "unary_stream":
 
-        async def unary_stream(request: Any, context: Context[Any, Any]) -> AsyncIterator[Any]:
+        async def unary_stream(
+            _: AsyncIterator[bytes], context: Context[Any, Any]
+        ) -> AsyncIterator[Any]:
             try:
+                request = await read_request(context, request_type)
                 if check is not None and (error := check(request)) is not None:
                     raise error
                 async for response in behavior(request, context):
@@ -228,36 +312,32 @@ def build_handler(
             except Exception as exception:
                 await fail(context, exception)
 
-        return grpc.unary_stream_rpc_method_handler(unary_stream, deserialize, serialize)
+        return grpc.stream_stream_rpc_method_handler(unary_stream, None, serialize)
 
     if spec.kind == "stream_unary":
 
-        async def stream_unary(requests: AsyncIterator[Any], context: Context[Any, Any]) -> Any:
+        async def stream_unary(requests: AsyncIterator[bytes], context: Context[Any, Any]) -> Any:
             try:
-                if check is not None:
-                    requests = _checked_stream(requests, check)
-                return await behavior(requests, context)
+                return await behavior(_decoded_stream(requests, request_type, check), context)
             except grpc.aio.AbortError:
                 raise
             except Exception as exception:
                 await fail(context, exception)
 
-        return grpc.stream_unary_rpc_method_handler(stream_unary, deserialize, serialize)
+        return grpc.stream_unary_rpc_method_handler(stream_unary, None, serialize)
 
     async def stream_stream(
-        requests: AsyncIterator[Any], context: Context[Any, Any]
+        requests: AsyncIterator[bytes], context: Context[Any, Any]
     ) -> AsyncIterator[Any]:
         try:
-            if check is not None:
-                requests = _checked_stream(requests, check)
-            async for response in behavior(requests, context):
+            async for response in behavior(_decoded_stream(requests, request_type, check), context):
                 yield response
         except grpc.aio.AbortError:
             raise
         except Exception as exception:
             await fail(context, exception)
 
-    return grpc.stream_stream_rpc_method_handler(stream_stream, deserialize, serialize)
+    return grpc.stream_stream_rpc_method_handler(stream_stream, None, serialize)
 
 
 def add_service(

@@ -428,7 +428,7 @@ def test_cached_token_verdicts_still_expire(monkeypatch: pytest.MonkeyPatch) -> 
     auth = interceptors.JwtAuthInterceptor(SECRET, leeway_seconds=0)
     now = time.time()
     claims = {"sub": "ada", "exp": now + 10}
-    auth._remember("token", claims)
+    auth._remember("token", claims, now + 10)
     assert auth._verified("token") == claims
     monkeypatch.setattr(time, "time", lambda: now + 11)
     assert auth._verified("token") is None  # decoded again, and refused, after expiry
