@@ -27,17 +27,16 @@ _SAFE_REQUEST_ID = re.compile(r"[0-9A-Za-z._:+/-]{1,128}").fullmatch
 
 def cut_message(message: str, limit: int = MAX_MESSAGE_BYTES) -> str:
     """`message` if it fits in `limit` UTF-8 bytes, else its longest prefix that does (cut on
-    a character boundary) followed by CUT_MARK."""
-    if len(message) <= limit // 4:  # four bytes per character at most: fits without encoding
-        return message
-    data = message.encode("utf-8", "surrogatepass")
+    a character boundary) followed by CUT_MARK. Lone surrogates, which UTF-8 cannot carry,
+    come out as backslash escapes."""
+    data = message.encode("utf-8", "backslashreplace")
     if len(data) <= limit:
-        return message
+        return data.decode("utf-8")
     room = limit - len(CUT_MARK)
     # Dropping continuation bytes (0b10xxxxxx) backs up to the start of a character.
     while room > 0 and data[room] & 0xC0 == 0x80:
         room -= 1
-    return data[:room].decode("utf-8", "surrogatepass") + CUT_MARK
+    return data[:room].decode("utf-8") + CUT_MARK
 
 
 def fit_status(status: status_pb2.Status, limit: int = MAX_DETAILS_BYTES) -> bytes:

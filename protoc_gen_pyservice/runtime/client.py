@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import inspect
 import json
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from types import TracebackType
-from typing import Any, ClassVar, Final, Literal, Self, TypeAlias, TypeVar
+from typing import Any, ClassVar, Final, Generic, Literal, Self, TypeAlias, TypeVar
 
 import grpc
 import grpc.aio
@@ -40,14 +42,63 @@ def resolve_timeout(timeout: Timeout, default: float | None) -> float | None:
     return default if timeout is DEFAULT_TIMEOUT else timeout
 
 
+# A stream the server refused (HTTP/2 REFUSED_STREAM: over its concurrent-stream limit) was
+# never seen by the server's application (RFC 9113, section 8.7), so sending it again is safe
+# for any method. grpc surfaces it only as UNAVAILABLE with this text.
+_REFUSED_STREAM = "RST_STREAM with error code 7"
+REFUSED_STREAM_ATTEMPTS = 5
+
+
+def refused_stream(error: grpc.aio.AioRpcError) -> bool:
+    """Whether a call failed only because the server refused its stream."""
+    return error.code() is grpc.StatusCode.UNAVAILABLE and _REFUSED_STREAM in (
+        error.details() or ""
+    )
+
+
+class UnaryCall(Generic[Req, Resp]):
+    """A unary method of a channel; a call the server refused before seeing it (a burst past
+    its stream limit) is sent again, within the call's deadline."""
+
+    def __init__(self, call: grpc.aio.UnaryUnaryMultiCallable[Req, Resp]) -> None:
+        self._call = call
+
+    async def __call__(
+        self,
+        request: Req,
+        *,
+        timeout: float | None = None,
+        metadata: Metadata | None = None,
+        wait_for_ready: bool | None = None,
+    ) -> Resp:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        attempt = 1
+        while True:
+            try:
+                return await self._call(
+                    request, timeout=timeout, metadata=metadata, wait_for_ready=wait_for_ready
+                )
+            except grpc.aio.AioRpcError as error:
+                if attempt >= REFUSED_STREAM_ATTEMPTS or not refused_stream(error):
+                    raise
+            await asyncio.sleep(0.005 * attempt)
+            attempt += 1
+            if deadline is not None:
+                timeout = deadline - time.monotonic()
+                if timeout <= 0:
+                    timeout = 0.0  # let grpc report DEADLINE_EXCEEDED as it does
+
+
 def unary_unary_callable(
     channel: Channel, path: str, request_type: type[Req], response_type: type[Resp]
-) -> grpc.aio.UnaryUnaryMultiCallable[Req, Resp]:
-    return channel.unary_unary(
-        path,
-        request_serializer=request_type.SerializeToString,
-        response_deserializer=response_type.FromString,
-        _registered_method=True,  # type: ignore[call-arg]
+) -> UnaryCall[Req, Resp]:
+    return UnaryCall(
+        channel.unary_unary(
+            path,
+            request_serializer=request_type.SerializeToString,
+            response_deserializer=response_type.FromString,
+            _registered_method=True,  # type: ignore[call-arg]
+        )
     )
 
 
@@ -99,13 +150,17 @@ async def iterate_responses(
 
 
 # The keepalive and size settings every connect() channel gets: it pings an idle connection
-# every 30 s (the server builder accepts pings 5 s apart), and messages up to 4 MiB.
+# every 30 s (the server builder accepts pings 5 s apart), messages up to 4 MiB, and reply
+# metadata up to 32 KiB like the server builder's (gRPC's default 8 KiB soft limit fails
+# replies between 8 and 16 KiB at random).
 DEFAULT_CHANNEL_OPTIONS: tuple[tuple[str, Any], ...] = (
     ("grpc.keepalive_time_ms", 30_000),
     ("grpc.keepalive_timeout_ms", 10_000),
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.max_receive_message_length", 4 * 1024 * 1024),
     ("grpc.max_send_message_length", 4 * 1024 * 1024),
+    ("grpc.max_metadata_size", 32 * 1024),
+    ("grpc.absolute_max_metadata_size", 32 * 1024),
     ("grpc.enable_retries", 1),
 )
 
