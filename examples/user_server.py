@@ -63,7 +63,10 @@ class InMemoryUsers(user_service.UserServiceBase):
 
     async def list_users(self, request, context):  # type: ignore[no-untyped-def]
         users = sorted(self._users.values(), key=lambda u: u.id)
-        start = int(request.page_token or 0)
+        token = request.page_token or "0"
+        if not (len(token) <= 18 and token.isascii() and token.isdecimal()):
+            raise runtime.InvalidArgument("page_token is not one this server gave out")
+        start = int(token)
         page = users[start : start + request.page_size]
         next_token = str(start + len(page)) if start + len(page) < len(users) else ""
         return user_pb2.ListUsersResponse(
