@@ -28,7 +28,7 @@ import grpc.aio
 from google.protobuf import duration_pb2
 from google.protobuf.message import Message
 from google.rpc import error_details_pb2
-from protoc_gen_pyservice.runtime import bounds
+from protoc_gen_pyservice.runtime import bounds, timeouts
 from protoc_gen_pyservice.runtime import context as call_context
 from protoc_gen_pyservice.runtime.errors import (
     DeadlineExceeded,
@@ -137,10 +137,12 @@ class AccessLogInterceptor(HandlerInterceptor):
 
     async def enter(self, method: str, context: Context) -> Any:
         # The peer is read now: after the call ends its address is gone with it.
+        if not self._logger.isEnabledFor(logging.INFO):
+            return None
         return time.perf_counter(), context.peer()
 
     def exit(self, method: str, context: Context, state: Any, error: BaseException | None) -> None:
-        if not self._logger.isEnabledFor(logging.INFO):
+        if state is None:
             return
         started, peer = state
         code = status_of(error, context)
@@ -549,15 +551,20 @@ class InterceptorChain(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             states: list[Any] = []
             try:
                 await self._enter_all(method, context, states)
-                limit = deadline.limit(method, context) if deadline is not None else None
-                if limit is None:
+                seconds = deadline.limit(method, context) if deadline is not None else None
+                if seconds is None:
                     response = await behavior(request, context)
                 else:
+                    limit = timeouts.start(seconds)
                     try:
-                        async with asyncio.timeout(limit):
-                            response = await behavior(request, context)
-                    except TimeoutError:
-                        await abort(context, DeadlineExceeded(f"{method} took over {limit}s"))
+                        response = await behavior(request, context)
+                    except asyncio.CancelledError:
+                        if not timeouts.expired(limit):
+                            raise
+                        asyncio.current_task().uncancel()  # type: ignore[union-attr]
+                        await abort(context, DeadlineExceeded(f"{method} took over {seconds}s"))
+                    finally:
+                        timeouts.finish(limit)
             except BaseException as error:
                 self._exit_all(method, context, states, error)
                 raise
@@ -582,17 +589,21 @@ class InterceptorChain(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             streams.add(task)
             try:
                 await self._enter_all(method, context, states)
-                limit = deadline.limit(method, context) if deadline is not None else None
+                seconds = deadline.limit(method, context) if deadline is not None else None
+                limit = timeouts.start(seconds) if seconds is not None else None
                 try:
-                    async with asyncio.timeout(limit):
-                        await _send_all(behavior(request, context), context, states, message_hooks)
-                except TimeoutError:
-                    await abort(context, DeadlineExceeded(f"{method} took over {limit}s"))
+                    await _send_all(behavior(request, context), context, states, message_hooks)
                 except asyncio.CancelledError:
+                    if limit is not None and timeouts.expired(limit):
+                        task.uncancel()
+                        await abort(context, DeadlineExceeded(f"{method} took over {seconds}s"))
                     if task not in self._ended:
                         raise
                     task.uncancel()
                     await abort(context, Unavailable("server is shutting down"))
+                finally:
+                    if limit is not None:
+                        timeouts.finish(limit)
             except BaseException as error:
                 self._exit_all(method, context, states, error)
                 raise

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple, NoReturn, TypeVar
 import grpc
 import grpc.aio
 from google.protobuf.message import Message
-from protoc_gen_pyservice.runtime import bounds, validation
+from protoc_gen_pyservice.runtime import bounds, timeouts, validation
 from protoc_gen_pyservice.runtime import context as context_vars
 from protoc_gen_pyservice.runtime.errors import (
     NO_ERROR_MAP,
@@ -94,7 +94,7 @@ async def read_request(
     if remaining is not None and remaining <= REQUEST_TIMEOUT_SECONDS:
         raw = await context.read()  # the call's own deadline comes first; grpc enforces it
     else:
-        raw = await _read_within(context, REQUEST_TIMEOUT_SECONDS)
+        raw = await _read_watched(context)
     if not isinstance(raw, bytes):
         raise InvalidArgument(f"no {request_type.DESCRIPTOR.full_name} request was sent")
     return decode_request(raw, request_type)
@@ -109,25 +109,17 @@ def decode_request(raw: bytes, request_type: type[Message]) -> Message:
         ) from None
 
 
-async def _read_within(context: grpc.aio.ServicerContext[Any, Any], seconds: float) -> object:
-    task = asyncio.current_task()
-    assert task is not None
-    expired: list[bool] = []
-    timer = asyncio.get_running_loop().call_later(seconds, _expire, task, expired)
+async def _read_watched(context: grpc.aio.ServicerContext[Any, Any]) -> object:
+    limit = timeouts.start(REQUEST_TIMEOUT_SECONDS)
     try:
         return await context.read()
     except asyncio.CancelledError:
-        if not expired:
+        if not timeouts.expired(limit):
             raise
-        task.uncancel()
-        raise DeadlineExceeded(f"no request received within {seconds:g}s") from None
+        asyncio.current_task().uncancel()  # type: ignore[union-attr]
+        raise DeadlineExceeded(f"no request received within {REQUEST_TIMEOUT_SECONDS:g}s") from None
     finally:
-        timer.cancel()
-
-
-def _expire(task: asyncio.Task[Any], expired: list[bool]) -> None:
-    expired.append(True)
-    task.cancel()
+        timeouts.finish(limit)
 
 
 def _request_check(
