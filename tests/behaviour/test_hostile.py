@@ -1323,6 +1323,26 @@ async def test_a_burst_of_500_calls_on_one_channel_all_succeed() -> None:
     assert kinds == {"NotFound"}, kinds
 
 
+async def test_a_burst_of_500_creates_all_succeed_and_each_runs_once() -> None:
+    # CreateUser has no retry policy: only the resending of refused streams can save it.
+    service = await started(serve.ServerSettings())
+    try:
+        async with connect(service.port) as users:
+            outcomes = await asyncio.gather(
+                *(
+                    users.create_user(user_pb2.CreateUserRequest.FromString(new_user(number)))
+                    for number in range(500)
+                ),
+                return_exceptions=True,
+            )
+            listed = await users.list_users(user_pb2.ListUsersRequest(page_size=1))
+    finally:
+        await service.stop(0)
+    failures = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+    assert not failures, {type(failure).__name__ for failure in failures}
+    assert listed.total_count == 500
+
+
 # ---------------------------------------------------------------------------------------------
 # Rate limit configuration
 
