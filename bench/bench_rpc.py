@@ -1115,10 +1115,10 @@ def render_section(
             "the median over rounds of RPS, p50 and p99 (nearest rank, per round). Server "
             "CPU µs/call: the server process's CPU time (all threads, from /proc) in the "
             "window / calls; CPU %: CPU seconds per second (100 = one core busy). The client "
-            "sends no deadline, so `pyservice+all` applies GetUser's 5 s server deadline "
-            "(`asyncio.timeout`) to every call. Handlers return one prebuilt response. "
-            "The access log interceptor runs with its logger at WARNING (no output per call; "
-            "it still builds each record's arguments).",
+            "sends no deadline, so both `pyservice` servers put the 10 s limit on the wait "
+            "for the request and `pyservice+all` applies GetUser's 5 s server deadline "
+            "(runtime.timeouts) to every call. Handlers return one prebuilt response. "
+            "The access log interceptor runs with its logger at WARNING (no output per call).",
             width=88,
         ),
         "",
