@@ -6,10 +6,11 @@ import asyncio
 import enum
 import inspect
 import json
+import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from types import TracebackType
-from typing import Any, ClassVar, Final, Generic, Literal, Self, TypeAlias, TypeVar
+from typing import Any, ClassVar, Final, Generic, Literal, Protocol, Self, TypeAlias, TypeVar
 
 import grpc
 import grpc.aio
@@ -21,6 +22,7 @@ Req = TypeVar("Req", bound=Message)
 Resp = TypeVar("Resp", bound=Message)
 
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 
 Channel: TypeAlias = grpc.aio.Channel
 # What a client-streaming call accepts: grpc.aio takes sync and async iterators alike.
@@ -46,7 +48,14 @@ def resolve_timeout(timeout: Timeout, default: float | None) -> float | None:
 # never seen by the server's application (RFC 9113, section 8.7), so sending it again is safe
 # for any method. grpc surfaces it only as UNAVAILABLE with this text.
 _REFUSED_STREAM = "RST_STREAM with error code 7"
-REFUSED_STREAM_ATTEMPTS = 5
+REFUSED_STREAM_ATTEMPTS = 10
+
+
+def _refused_backoff(attempt: int) -> float:
+    """Seconds before resending a refused stream: exponential from 5 ms, capped at 200 ms,
+    with jitter so a refused burst does not come back as one."""
+    delay: float = min(0.2, 0.005 * 2.0 ** (attempt - 1))
+    return delay * random.uniform(0.5, 1.0)
 
 
 def refused_stream(error: grpc.aio.AioRpcError) -> bool:
@@ -81,7 +90,7 @@ class UnaryCall(Generic[Req, Resp]):
             except grpc.aio.AioRpcError as error:
                 if attempt >= REFUSED_STREAM_ATTEMPTS or not refused_stream(error):
                     raise
-            await asyncio.sleep(0.005 * attempt)
+            await asyncio.sleep(_refused_backoff(attempt))
             attempt += 1
             if deadline is not None:
                 timeout = deadline - time.monotonic()
@@ -102,14 +111,80 @@ def unary_unary_callable(
     )
 
 
+class ResponseStream(Protocol[T_co]):
+    """What iterate_responses() reads: a grpc streaming call, or a ServerStreamCall's."""
+
+    def __aiter__(self) -> AsyncIterator[T_co]: ...
+
+    def cancel(self) -> bool: ...
+
+
+class ServerStreamCall(Generic[Req, Resp]):
+    """A server-streaming method of a channel; a call the server refused before seeing it is
+    sent again, as for UnaryCall, as long as no response has arrived."""
+
+    def __init__(self, call: grpc.aio.UnaryStreamMultiCallable[Req, Resp]) -> None:
+        self._call = call
+
+    def __call__(
+        self,
+        request: Req,
+        *,
+        timeout: float | None = None,
+        metadata: Metadata | None = None,
+        wait_for_ready: bool | None = None,
+    ) -> _ResendingStream[Resp]:
+        def start(remaining: float | None) -> grpc.aio.UnaryStreamCall[Req, Resp]:
+            return self._call(
+                request, timeout=remaining, metadata=metadata, wait_for_ready=wait_for_ready
+            )
+
+        return _ResendingStream(start, timeout)
+
+
+class _ResendingStream(Generic[Resp]):
+    def __init__(
+        self,
+        start: Callable[[float | None], grpc.aio.UnaryStreamCall[Any, Resp]],
+        timeout: float | None,
+    ) -> None:
+        self._start = start
+        self._deadline = None if timeout is None else time.monotonic() + timeout
+        self._current = start(timeout)
+
+    def cancel(self) -> bool:
+        return self._current.cancel()
+
+    async def __aiter__(self) -> AsyncIterator[Resp]:
+        attempt = 1
+        while True:
+            received = False
+            try:
+                async for response in self._current:
+                    received = True
+                    yield response
+                return
+            except grpc.aio.AioRpcError as error:
+                if received or attempt >= REFUSED_STREAM_ATTEMPTS or not refused_stream(error):
+                    raise
+            await asyncio.sleep(_refused_backoff(attempt))
+            attempt += 1
+            remaining = None
+            if self._deadline is not None:
+                remaining = max(0.0, self._deadline - time.monotonic())
+            self._current = self._start(remaining)
+
+
 def unary_stream_callable(
     channel: Channel, path: str, request_type: type[Req], response_type: type[Resp]
-) -> grpc.aio.UnaryStreamMultiCallable[Req, Resp]:
-    return channel.unary_stream(
-        path,
-        request_serializer=request_type.SerializeToString,
-        response_deserializer=response_type.FromString,
-        _registered_method=True,  # type: ignore[call-arg]
+) -> ServerStreamCall[Req, Resp]:
+    return ServerStreamCall(
+        channel.unary_stream(
+            path,
+            request_serializer=request_type.SerializeToString,
+            response_deserializer=response_type.FromString,
+            _registered_method=True,  # type: ignore[call-arg]
+        )
     )
 
 
@@ -135,9 +210,7 @@ def stream_stream_callable(
     )
 
 
-async def iterate_responses(
-    call: grpc.aio.UnaryStreamCall[Any, Resp] | grpc.aio.StreamStreamCall[Any, Resp],
-) -> AsyncIterator[Resp]:
+async def iterate_responses(call: ResponseStream[Resp]) -> AsyncIterator[Resp]:
     """The responses of a streaming call; leaving the loop early cancels the call, and a
     failed call raises the typed error (ServiceError subclass) with its details."""
     try:

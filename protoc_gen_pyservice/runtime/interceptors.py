@@ -21,13 +21,14 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import grpc
 import grpc.aio
 from google.protobuf import duration_pb2
 from google.protobuf.message import Message
 from google.rpc import error_details_pb2
+from grpc._cython import cygrpc  # type: ignore[attr-defined]
 from protoc_gen_pyservice.runtime import bounds, timeouts
 from protoc_gen_pyservice.runtime import context as call_context
 from protoc_gen_pyservice.runtime.errors import (
@@ -38,7 +39,7 @@ from protoc_gen_pyservice.runtime.errors import (
     Unavailable,
     internal_error,
 )
-from protoc_gen_pyservice.runtime.server import abort
+from protoc_gen_pyservice.runtime.server import abort, close_responses
 
 Context = grpc.aio.ServicerContext[Any, Any]
 # Never behind auth or rate limits: probes and tooling must always get through.
@@ -54,7 +55,7 @@ def status_of(error: BaseException | None, context: Context) -> grpc.StatusCode:
     context keeps in Python, so it is safe after the call ended."""
     if error is None:
         return grpc.StatusCode.OK
-    if isinstance(error, asyncio.CancelledError):
+    if isinstance(error, (asyncio.CancelledError, *_CALL_ENDED)):
         # grpc cancels the call's task when the client goes away or its deadline passes.
         if context.time_remaining() == 0:
             return grpc.StatusCode.DEADLINE_EXCEEDED
@@ -302,8 +303,10 @@ def _roles_of(claim: object) -> frozenset[str]:
     return frozenset()
 
 
-# Above a billion calls a minute (16 million a second) a limit is a typo, not a limit.
+# Above a billion calls a minute (16 million a second) a limit is a typo, not a limit; below
+# one call a day it is a way of switching a method off, which is not what limits are for.
 MAX_RATE_PER_MINUTE = 1e9
+MIN_RATE_PER_MINUTE = 1 / 1440
 
 
 @dataclass(frozen=True)
@@ -311,7 +314,7 @@ class RateLimit:
     """`per_minute` calls on average (fractions allowed: 0.5 is one call every two minutes),
     bursts of up to `burst` calls (default: per_minute, and at least one call).
 
-    Checked when built: a rate that is not a positive finite number up to
+    Checked when built: a rate that is not a number from MIN_RATE_PER_MINUTE (one a day) to
     MAX_RATE_PER_MINUTE, or a burst below one call, is a ValueError.
     """
 
@@ -320,11 +323,12 @@ class RateLimit:
 
     def __post_init__(self) -> None:
         if not (
-            isinstance(self.per_minute, int | float) and 0 < self.per_minute <= MAX_RATE_PER_MINUTE
+            isinstance(self.per_minute, int | float)
+            and MIN_RATE_PER_MINUTE <= self.per_minute <= MAX_RATE_PER_MINUTE
         ):
             raise ValueError(
-                f"rate limit per_minute must be a number in (0, {MAX_RATE_PER_MINUTE:g}], "
-                f"got {self.per_minute!r}"
+                f"rate limit per_minute must be a number from {MIN_RATE_PER_MINUTE:.6g} "
+                f"(one a day) to {MAX_RATE_PER_MINUTE:g}, got {self.per_minute!r}"
             )
         if self.burst is not None and not (
             isinstance(self.burst, int | float) and 1 <= self.burst <= MAX_RATE_PER_MINUTE
@@ -341,11 +345,11 @@ class RateLimit:
     def as_unit(self) -> tuple[int, str]:
         """The limit as a whole number of calls per unit, for common.v1.RateLimitInfo: the
         smallest unit in which it is at least one call (0.5/minute is 30/hour)."""
-        for unit, minutes in (("minute", 1), ("hour", 60), ("day", 1440)):
+        for unit, minutes in (("minute", 1), ("hour", 60)):
             count = self.per_minute * minutes
             if count >= 1:
                 return int(count), unit
-        return 1, "day"
+        return int(self.per_minute * 1440 + 1e-9), "day"  # one a day at least, when built
 
 
 class TokenBuckets:
@@ -552,18 +556,20 @@ class InterceptorChain(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             try:
                 await self._enter_all(method, context, states)
                 seconds = deadline.limit(method, context) if deadline is not None else None
-                if seconds is None:
+                limit = timeouts.start(seconds) if seconds is not None else None
+                try:
                     response = await behavior(request, context)
-                else:
-                    limit = timeouts.start(seconds)
-                    try:
-                        response = await behavior(request, context)
-                    except asyncio.CancelledError:
-                        if not timeouts.expired(limit):
-                            raise
-                        asyncio.current_task().uncancel()  # type: ignore[union-attr]
-                        await abort(context, DeadlineExceeded(f"{method} took over {seconds}s"))
-                    finally:
+                except asyncio.CancelledError:
+                    if limit is None or not timeouts.expired(limit) or context.done():
+                        raise
+                    asyncio.current_task().uncancel()  # type: ignore[union-attr]
+                    await abort(context, DeadlineExceeded(f"{method} took over {seconds}s"))
+                except grpc.aio.AbortError:
+                    raise
+                except Exception as failure:
+                    await _answer_failure(context, failure, method)
+                finally:
+                    if limit is not None:
                         timeouts.finish(limit)
             except BaseException as error:
                 self._exit_all(method, context, states, error)
@@ -594,13 +600,19 @@ class InterceptorChain(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
                 try:
                     await _send_all(behavior(request, context), context, states, message_hooks)
                 except asyncio.CancelledError:
+                    if context.done():
+                        raise
                     if limit is not None and timeouts.expired(limit):
                         task.uncancel()
                         await abort(context, DeadlineExceeded(f"{method} took over {seconds}s"))
-                    if task not in self._ended:
-                        raise
-                    task.uncancel()
-                    await abort(context, Unavailable("server is shutting down"))
+                    if task in self._ended:
+                        task.uncancel()
+                        await abort(context, Unavailable("server is shutting down"))
+                    raise
+                except grpc.aio.AbortError:
+                    raise
+                except Exception as failure:
+                    await _answer_failure(context, failure, method)
                 finally:
                     if limit is not None:
                         timeouts.finish(limit)
@@ -637,8 +649,8 @@ async def _send_all(
     states: list[Any],
     message_hooks: list[tuple[int, Callable[[Any], None]]],
 ) -> None:
-    """Write every response of a stream handler, in this task; close the handler's generator
-    here, whatever ends the loop, so its clean-up runs in the call it belongs to."""
+    """Write every response of a stream handler, in this task, and close its generator here
+    whatever ends the loop."""
     if not hasattr(responses, "__anext__"):
         await responses  # a coroutine handler writes its own messages
         return
@@ -646,17 +658,31 @@ async def _send_all(
         async for response in responses:
             for index, on_message in message_hooks:
                 on_message(states[index])
-            try:
-                await context.write(response)
-            except (grpc.aio.AbortError, asyncio.CancelledError):
-                raise
-            except Exception:
-                # grpc fails a write when the call already ended: the client went away.
-                raise asyncio.CancelledError from None
+            await context.write(response)
     finally:
-        close = getattr(responses, "aclose", None)
-        if close is not None:
-            await close()
+        await close_responses(responses)
+
+
+# What grpc raises when a call already ended (the client went away, the status was sent, the
+# server stopped): the call is over, not failed by its handler.
+_CALL_ENDED: tuple[type[BaseException], ...] = tuple(
+    error
+    for error in (
+        getattr(cygrpc, "ExecuteBatchError", None),
+        getattr(cygrpc, "_ServerStoppedError", None),
+        grpc.aio.UsageError,
+    )
+    if isinstance(error, type)
+)
+
+
+async def _answer_failure(context: Context, failure: Exception, method: str) -> NoReturn:
+    """A handler or hook raised something no adapter mapped: INTERNAL with a request id
+    (never grpc's UNKNOWN), or, when the call had already ended, the end of it."""
+    if isinstance(failure, _CALL_ENDED) or context.done():
+        raise asyncio.CancelledError from None
+    request_id = call_context.request_id() or call_context.new_request_id()
+    await abort(context, internal_error(failure, method, request_id))
 
 
 @dataclass

@@ -44,8 +44,8 @@ KEEPALIVE_OPTIONS: tuple[tuple[str, int], ...] = (
 KiB = 1024
 # Transport limits, each chosen so a peer cannot hold more than its share:
 # - 100 streams at once per connection (the usual HTTP/2 default): a connection cannot park
-#   thousands of calls; generated clients queue and retry streams the limit refuses, so a
-#   burst from one client still succeeds. A call waits at most
+#   thousands of calls; generated clients resend unary and server-streaming calls the limit
+#   refused unseen, so a burst from one client still succeeds. A call waits at most
 #   runtime.server.REQUEST_TIMEOUT_SECONDS for its request message.
 # - 32 KiB of request metadata, soft and hard limit alike: bearer tokens up to 16 KiB always
 #   pass (between gRPC's default 8 KiB soft and 16 KiB hard limits, calls fail at random).

@@ -172,6 +172,14 @@ def _as_service_error(exception: Exception, errors: ErrorMap, method: str) -> Se
     return internal_error(exception, method, request_id)
 
 
+async def close_responses(responses: object) -> None:
+    """Close a stream handler's generator here, in its call, rather than leave it to the
+    garbage collector: its clean-up then runs in the call's task, whatever ended the stream."""
+    close = getattr(responses, "aclose", None)
+    if close is not None:
+        await close()
+
+
 async def _decoded_stream(
     requests: AsyncIterator[bytes],
     request_type: type[Message],
@@ -297,8 +305,12 @@ def build_handler(
                 request = await read_request(context, request_type)
                 if check is not None and (error := check(request)) is not None:
                     raise error
-                async for response in behavior(request, context):
-                    yield response
+                responses = behavior(request, context)
+                try:
+                    async for response in responses:
+                        yield response
+                finally:
+                    await close_responses(responses)
             except grpc.aio.AbortError:
                 raise
             except Exception as exception:
@@ -322,8 +334,12 @@ def build_handler(
         requests: AsyncIterator[bytes], context: Context[Any, Any]
     ) -> AsyncIterator[Any]:
         try:
-            async for response in behavior(_decoded_stream(requests, request_type, check), context):
-                yield response
+            responses = behavior(_decoded_stream(requests, request_type, check), context)
+            try:
+                async for response in responses:
+                    yield response
+            finally:
+                await close_responses(responses)
         except grpc.aio.AbortError:
             raise
         except Exception as exception:

@@ -6,55 +6,70 @@ stay in the loop's heap until their time and are ordered by a Python-level compa
 costs more than a whole small RPC once thousands are pending. Here, each event loop keeps its
 running limits in buckets of TICK_SECONDS, swept once a tick: starting and finishing a limit
 is a set insertion and removal, nothing outlives its call, and a limit fires up to one tick
-late.
+late. One task may carry several limits; each is told apart by its own handle.
 """
 
 from __future__ import annotations
 
 import asyncio
 import weakref
-from typing import Any, NamedTuple
+from typing import Any
 
 TICK_SECONDS = 0.05
 
 
+class Limit:
+    """One running limit: what start() returns and finish() and expired() take."""
+
+    __slots__ = ("bucket", "clock", "expired", "task")
+
+    def __init__(self, clock: _Clock, bucket: int, task: asyncio.Task[Any]) -> None:
+        self.clock = clock
+        self.bucket = bucket
+        self.task = task
+        self.expired = False
+
+
 class _Clock:
+    """The limits of one event loop. It holds the loop only weakly: a loop that is gone
+    takes its clock with it."""
+
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self.buckets: dict[int, set[asyncio.Task[Any]]] = {}
-        self.expired: set[asyncio.Task[Any]] = set()
-        self.next_bucket = self._bucket_now()
-        self.tick: asyncio.TimerHandle | None = None
+        self.loop = weakref.ref(loop)
+        self.buckets: dict[int, set[Limit]] = {}
+        self.next_bucket = 0
+        # No handle kept: it would hold the loop, and the loop must be free to go.
+        self.ticking = False
 
-    def _bucket_now(self) -> int:
-        return int(self.loop.time() / TICK_SECONDS)
-
-    def start(self, task: asyncio.Task[Any], seconds: float) -> int:
+    def start(
+        self, loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any], seconds: float
+    ) -> Limit:
+        now = loop.time()
+        if not self.ticking:  # idle until now: nothing before this moment to sweep
+            self.next_bucket = int(now / TICK_SECONDS)
+            self.ticking = True
+            loop.call_later(TICK_SECONDS, self.sweep)
         # The first bucket wholly after the limit: never early, at most one tick late.
-        bucket = int((self.loop.time() + seconds) / TICK_SECONDS) + 1
-        tasks = self.buckets.get(bucket)
-        if tasks is None:
-            tasks = self.buckets[bucket] = set()
-        tasks.add(task)
-        if self.tick is None:
-            self.tick = self.loop.call_later(TICK_SECONDS, self.sweep)
-        return bucket
+        bucket = int((now + seconds) / TICK_SECONDS) + 1
+        limit = Limit(self, bucket, task)
+        limits = self.buckets.get(bucket)
+        if limits is None:
+            limits = self.buckets[bucket] = set()
+        limits.add(limit)
+        return limit
 
     def sweep(self) -> None:
-        now = self._bucket_now()
+        loop = asyncio.get_running_loop()
+        now = int(loop.time() / TICK_SECONDS)
         buckets = self.buckets
         for bucket in range(self.next_bucket, now + 1):
-            for task in buckets.pop(bucket, ()):
-                self.expired.add(task)
-                task.cancel()
+            for limit in buckets.pop(bucket, ()):
+                limit.expired = True
+                limit.task.cancel()
         self.next_bucket = now + 1
-        self.tick = self.loop.call_later(TICK_SECONDS, self.sweep) if buckets else None
-
-
-class Limit(NamedTuple):
-    clock: _Clock
-    bucket: int
-    task: asyncio.Task[Any]
+        self.ticking = bool(buckets)
+        if self.ticking:
+            loop.call_later(TICK_SECONDS, self.sweep)
 
 
 _clocks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Clock] = weakref.WeakKeyDictionary()
@@ -67,26 +82,25 @@ def start(seconds: float) -> Limit:
     global _last
     loop = asyncio.get_running_loop()
     clock = _last
-    if clock is None or clock.loop is not loop:
+    if clock is None or clock.loop() is not loop:
         clock = _clocks.get(loop)
         if clock is None:
             clock = _clocks[loop] = _Clock(loop)
         _last = clock
     task = asyncio.current_task()
     assert task is not None
-    return Limit(clock, clock.start(task, seconds), task)
+    return clock.start(loop, task, seconds)
 
 
 def finish(limit: Limit) -> None:
-    """The call ended: its limit no longer applies."""
-    tasks = limit.clock.buckets.get(limit.bucket)
-    if tasks is not None:
-        tasks.discard(limit.task)
-        if not tasks:
+    """The call ended: this limit no longer applies."""
+    limits = limit.clock.buckets.get(limit.bucket)
+    if limits is not None:
+        limits.discard(limit)
+        if not limits:
             del limit.clock.buckets[limit.bucket]
-    limit.clock.expired.discard(limit.task)
 
 
 def expired(limit: Limit) -> bool:
     """Whether this limit cancelled its task."""
-    return limit.task in limit.clock.expired
+    return limit.expired

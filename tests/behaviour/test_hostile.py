@@ -1343,6 +1343,31 @@ async def test_a_burst_of_500_creates_all_succeed_and_each_runs_once() -> None:
     assert listed.total_count == 500
 
 
+async def test_a_burst_of_500_streams_on_one_channel_all_open() -> None:
+    class Short(InMemoryUsers):
+        async def stream_user_updates(
+            self, request: user_pb2.StreamUserUpdatesRequest, context: Any
+        ) -> AsyncIterator[user_pb2.UserUpdate]:
+            await asyncio.sleep(0.05)  # held open long enough for the streams to pile up
+            yield user_pb2.UserUpdate(user=user_pb2.User(id=request.user_ids[0]))
+
+    async def first_update(users: user_client.UserServiceClient, number: int) -> str:
+        request = user_pb2.StreamUserUpdatesRequest(user_ids=[str(number)])
+        async for update in users.stream_user_updates(request, timeout=30):
+            return update.user.id
+        return ""
+
+    service = await started(serve.ServerSettings(), Short())
+    try:
+        async with connect(service.port) as users:
+            outcomes = await asyncio.gather(
+                *(first_update(users, number) for number in range(500)), return_exceptions=True
+            )
+    finally:
+        await service.stop(0)
+    assert outcomes == [str(number) for number in range(500)]
+
+
 # ---------------------------------------------------------------------------------------------
 # Rate limit configuration
 
@@ -1543,3 +1568,71 @@ async def test_sigterm_under_load_exits_cleanly_before_the_grace() -> None:
     for outcome in created:
         assert isinstance(outcome, user_pb2.CreateUserResponse | runtime.ServiceError), outcome
         assert not isinstance(outcome, runtime.Unknown | runtime.Internal), outcome
+
+
+# ---------------------------------------------------------------------------------------------
+# Found in review: what a stream handler leaves behind, and statuses the client never saw
+
+
+async def test_a_stream_handlers_clean_up_runs_in_its_own_call() -> None:
+    ran_in: list[asyncio.Task[Any] | None] = []
+    started_in: list[asyncio.Task[Any] | None] = []
+
+    class Endless(InMemoryUsers):
+        async def stream_user_updates(
+            self, request: user_pb2.StreamUserUpdatesRequest, context: Any
+        ) -> AsyncIterator[user_pb2.UserUpdate]:
+            started_in.append(asyncio.current_task())
+            try:
+                while True:
+                    yield user_pb2.UserUpdate(user=user_pb2.User(id="x" * 16_000))
+            finally:
+                ran_in.append(asyncio.current_task())
+
+    service = await started(settings_with(access_log=False), Endless())
+    try:
+        async with connect(service.port, options=[("grpc.http2.bdp_probe", 0)]) as users:
+            stream: Any = users.stream_user_updates(user_pb2.StreamUserUpdatesRequest())
+            await anext(stream)  # then stop reading: the handler blocks in its write
+            await asyncio.sleep(0.3)
+            await stream.aclose()  # cancels the call
+        assert await until(lambda: bool(ran_in), seconds=5)
+    finally:
+        await service.stop(0)
+    assert ran_in == started_in
+
+
+async def test_a_stream_handler_yielding_junk_answers_internal_at_once() -> None:
+    class Junk(InMemoryUsers):
+        async def stream_user_updates(
+            self, request: user_pb2.StreamUserUpdatesRequest, context: Any
+        ) -> AsyncIterator[Any]:
+            yield None
+
+    service = await started(settings_with(), Junk())
+    try:
+        async with connect(service.port) as users:
+            with pytest.raises(runtime.Internal):
+                async for _ in users.stream_user_updates(
+                    user_pb2.StreamUserUpdatesRequest(), timeout=30
+                ):
+                    pass
+    finally:
+        await service.stop(0)
+
+
+async def test_an_oversized_request_is_never_counted_as_unknown() -> None:
+    registry = CollectorRegistry()
+    service = await started(settings_with(registry))
+    try:
+        async with grpc.aio.insecure_channel(
+            f"127.0.0.1:{service.port}", options=[("grpc.max_send_message_length", 8 << 20)]
+        ) as channel:
+            with pytest.raises(grpc.aio.AioRpcError) as failure:
+                await raw_stub(channel, GET_USER)(b"\x0a\x80\x80\x40" + b"x" * (1 << 20) * 5)
+        assert failure.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert await until(lambda: in_flight(samples(registry)) == 0)
+    finally:
+        await service.stop(0)
+    assert handled(samples(registry), "GetUser", "UNKNOWN") == 0
+    assert not unfinished(samples(registry))

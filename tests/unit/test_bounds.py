@@ -95,7 +95,7 @@ def test_log_text_leaves_plain_text_alone() -> None:
     assert bounds.log_text("ipv4:127.0.0.1:5555") == "ipv4:127.0.0.1:5555"
 
 
-@pytest.mark.parametrize("per_minute", [0, -1, math.nan, math.inf, 1e10, "60"])
+@pytest.mark.parametrize("per_minute", [0, -1, 1 / 1441, math.nan, math.inf, 1e10, "60"])
 def test_rate_limits_that_cannot_work_are_refused_when_built(per_minute: object) -> None:
     with pytest.raises(ValueError, match="per_minute"):
         interceptors.RateLimit(per_minute=per_minute)  # type: ignore[arg-type]
@@ -118,7 +118,7 @@ def test_a_fractional_rate_still_admits_a_first_call_and_tells_the_true_wait() -
 
 @pytest.mark.parametrize(
     ("per_minute", "expected"),
-    [(60, (60, "minute")), (1.5, (1, "minute")), (0.5, (30, "hour")), (0.0001, (1, "day"))],
+    [(60, (60, "minute")), (1.5, (1, "minute")), (0.5, (30, "hour")), (1 / 1440, (1, "day"))],
 )
 def test_rate_limit_info_units_are_whole_numbers(
     per_minute: float, expected: tuple[int, str]

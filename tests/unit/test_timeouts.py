@@ -2,6 +2,8 @@
 tell their own cancellation apart from any other."""
 
 import asyncio
+import gc
+import weakref
 
 import pytest
 from protoc_gen_pyservice.runtime import timeouts
@@ -54,5 +56,43 @@ async def test_many_limits_leave_nothing_behind() -> None:
 
     await asyncio.gather(*(call(1 + index % 7) for index in range(5000)))
     clock = timeouts.start(1).clock
-    assert sum(len(tasks) for tasks in clock.buckets.values()) == 1
-    assert not clock.expired
+    assert sum(len(limits) for limits in clock.buckets.values()) == 1
+
+
+async def test_two_limits_on_one_task_are_kept_apart() -> None:
+    # A server deadline and the wait for the request, both 10 s: finishing one must leave
+    # the other running, and only the one that fired says so.
+    longer = timeouts.start(0.15)
+    shorter = timeouts.start(0.15)
+    timeouts.finish(shorter)
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.sleep(5)
+    asyncio.current_task().uncancel()  # type: ignore[union-attr]
+    assert timeouts.expired(longer) and not timeouts.expired(shorter)
+    timeouts.finish(longer)
+
+
+async def test_a_limit_after_a_long_idle_time_sweeps_only_from_now() -> None:
+    limit = timeouts.start(0.01)
+    clock = limit.clock
+    timeouts.finish(limit)
+    await asyncio.sleep(3 * timeouts.TICK_SECONDS)
+    assert not clock.ticking  # idle: no sweeping
+    clock.next_bucket -= 10_000_000  # as if idle for days
+    timeouts.finish(timeouts.start(1))
+    assert clock.next_bucket >= int(asyncio.get_running_loop().time() / timeouts.TICK_SECONDS)
+
+
+def test_a_finished_event_loop_is_not_kept_alive() -> None:
+    async def use_a_limit() -> None:
+        timeouts.finish(timeouts.start(1))
+
+    loops = []
+    for _ in range(2):
+        loop = asyncio.new_event_loop()
+        loop.run_until_complete(use_a_limit())
+        loop.close()
+        loops.append(weakref.ref(loop))
+        del loop
+    gc.collect()
+    assert [ref() for ref in loops] == [None, None]
