@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -52,6 +53,8 @@ def example_server(
                 break
         else:
             pytest.fail("the example server did not start")
+        # Keep reading its log: a full pipe would block the server at its next log line.
+        threading.Thread(target=process.stderr.read, daemon=True).start()
         yield port, metrics_port, process
     finally:
         if process.poll() is None:
