@@ -433,3 +433,39 @@ def test_cached_token_verdicts_still_expire(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr(time, "time", lambda: now + 11)
     assert auth._verified("token") is None  # decoded again, and refused, after expiry
     assert auth._verified("never-seen") is None
+
+
+class Refusing(interceptors.HandlerInterceptor):
+    """A custom hook: refuses calls without `x-tenant`, the way the built-in ones refuse."""
+
+    def enter(self, method: str, context: Any) -> Any:
+        if not any(key == "x-tenant" for key, _ in context.invocation_metadata()):
+            raise runtime.PermissionDenied("x-tenant is required")
+        return None
+
+
+class Waiting(interceptors.HandlerInterceptor):
+    """A custom hook whose enter() must wait for something."""
+
+    entered = 0
+
+    async def enter(self, method: str, context: Any) -> Any:
+        await asyncio.sleep(0)
+        Waiting.entered += 1
+        return None
+
+
+async def test_custom_hooks_refuse_with_a_service_error_and_may_wait() -> None:
+    server = grpc.aio.server(interceptors=[interceptors.InterceptorChain([Waiting(), Refusing()])])
+    user_service.add_user_service_to_server(InMemoryUsers(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        async with user_client.UserServiceClient.connect(f"127.0.0.1:{port}") as users:
+            with pytest.raises(runtime.PermissionDenied, match="x-tenant"):
+                await users.get_user(GET)
+            with pytest.raises(runtime.NotFound):
+                await users.get_user(GET, metadata=(("x-tenant", "a"),))
+    finally:
+        await server.stop(0)
+    assert Waiting.entered == 2
