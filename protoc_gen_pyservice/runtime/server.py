@@ -110,16 +110,19 @@ def decode_request(raw: bytes, request_type: type[Message]) -> Message:
 
 
 async def _read_watched(context: grpc.aio.ServicerContext[Any, Any]) -> object:
-    limit = timeouts.start(REQUEST_TIMEOUT_SECONDS)
+    waits = timeouts.waits(REQUEST_TIMEOUT_SECONDS)
+    task = asyncio.current_task()
+    assert task is not None
+    waits.tasks.add(task)
     try:
         return await context.read()
     except asyncio.CancelledError:
-        if not timeouts.expired(limit):
+        if not waits.expired(task):
             raise
-        asyncio.current_task().uncancel()  # type: ignore[union-attr]
+        task.uncancel()
         raise DeadlineExceeded(f"no request received within {REQUEST_TIMEOUT_SECONDS:g}s") from None
     finally:
-        timeouts.finish(limit)
+        waits.tasks.discard(task)
 
 
 def _request_check(

@@ -7,11 +7,17 @@ costs more than a whole small RPC once thousands are pending. Here, each event l
 running limits in buckets of TICK_SECONDS, swept once a tick: starting and finishing a limit
 is a set insertion and removal, nothing outlives its call, and a limit fires up to one tick
 late. One task may carry several limits; each is told apart by its own handle.
+
+Waits (a call waiting for its request message) need less: a bound of a few seconds, no
+precision. Waits keeps just a set of the waiting tasks and sweeps it once a second; a task
+still waiting after `seconds` is cancelled. A wait that ends in time (nearly all do, within
+a millisecond) costs a set insertion and removal and is never seen by a sweep.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import weakref
 from typing import Any
 
@@ -70,6 +76,57 @@ class _Clock:
         self.ticking = bool(buckets)
         if self.ticking:
             loop.call_later(TICK_SECONDS, self.sweep)
+
+
+class Waits:
+    """The tasks of one event loop in a bounded wait: add the task, discard it when the wait
+    is over, and ask expired() when it is cancelled. One wait per task (a call waits once
+    for its request): a task added again at once carries its earlier sweeps over."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, seconds: float) -> None:
+        self.loop = weakref.ref(loop)
+        self.seconds = seconds
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self._sweeps_seen: dict[asyncio.Task[Any], int] = {}
+        self._expired: set[asyncio.Task[Any]] = set()
+        # Sweeps a 1 s apart: a task seen in this many is past `seconds`, by at most 1 s.
+        self._patience = max(1, math.ceil(seconds))
+        loop.call_later(1.0, self._sweep)
+
+    def expired(self, task: asyncio.Task[Any]) -> bool:
+        """Whether the wait cancelled this task (and forget it)."""
+        if task in self._expired:
+            self._expired.discard(task)
+            return True
+        return False
+
+    def _sweep(self) -> None:
+        seen = {task: self._sweeps_seen.get(task, 0) + 1 for task in self.tasks}
+        for task, sweeps in seen.items():
+            if sweeps > self._patience:
+                self.tasks.discard(task)
+                self._expired.add(task)
+                task.cancel()
+        self._sweeps_seen = {task: sweeps for task, sweeps in seen.items() if task in self.tasks}
+        self._expired &= {task for task in self._expired if not task.done()}
+        asyncio.get_running_loop().call_later(1.0, self._sweep)
+
+
+_waits: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Waits] = weakref.WeakKeyDictionary()
+_last_waits: Waits | None = None
+
+
+def waits(seconds: float) -> Waits:
+    """The running loop's Waits of `seconds` (one per loop: the first call sets `seconds`)."""
+    global _last_waits
+    loop = asyncio.get_running_loop()
+    found = _last_waits
+    if found is None or found.loop() is not loop:
+        found = _waits.get(loop)
+        if found is None:
+            found = _waits[loop] = Waits(loop, seconds)
+        _last_waits = found
+    return found
 
 
 _clocks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Clock] = weakref.WeakKeyDictionary()

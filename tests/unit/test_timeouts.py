@@ -96,3 +96,39 @@ def test_a_finished_event_loop_is_not_kept_alive() -> None:
         del loop
     gc.collect()
     assert [ref() for ref in loops] == [None, None]
+
+
+async def test_a_wait_past_its_bound_is_cancelled_and_says_so() -> None:
+    loop = asyncio.get_running_loop()
+    waits = timeouts.waits(1.0)
+    task = asyncio.current_task()
+    assert task is not None
+    started = loop.time()
+    waits.tasks.add(task)
+    try:
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.sleep(5)
+        task.uncancel()
+    finally:
+        waits.tasks.discard(task)
+    assert 1.0 <= loop.time() - started < 2.5
+    assert waits.expired(task)
+    assert not waits.expired(task)  # told once
+
+
+async def test_waits_that_end_in_time_are_never_cancelled() -> None:
+    waits = timeouts.waits(1.0)
+
+    async def call() -> bool:
+        task = asyncio.current_task()
+        assert task is not None
+        waits.tasks.add(task)
+        try:
+            await asyncio.sleep(0.6)
+        finally:
+            waits.tasks.discard(task)
+        await asyncio.sleep(1.5)  # past the bound, no longer waiting
+        return waits.expired(task)
+
+    assert await asyncio.gather(*(call() for _ in range(20))) == [False] * 20
+    assert not waits.tasks
