@@ -5,7 +5,7 @@ asyncio.timeout() and loop.call_later() schedule one TimerHandle per call; cance
 stay in the loop's heap until their time and are ordered by a Python-level comparison, which
 costs more than a whole small RPC once thousands are pending. Here, each event loop keeps its
 running limits in buckets of TICK_SECONDS, swept once a tick: starting and finishing a limit
-is a set insertion and removal, nothing outlives its call, and a limit fires up to one tick
+is a set insertion and removal, nothing outlives its call, and a limit fires up to two ticks
 late. One task may carry several limits; each is told apart by its own handle.
 
 Waits (a call waiting for its request message) need less: a bound of a few seconds, no
@@ -55,7 +55,7 @@ class _Clock:
             self.next_bucket = int(now / TICK_SECONDS)
             self.ticking = True
             loop.call_later(TICK_SECONDS, self.sweep)
-        # The first bucket wholly after the limit: never early, at most one tick late.
+        # The first bucket wholly after the limit: never early, at most two ticks late.
         bucket = int((now + seconds) / TICK_SECONDS) + 1
         limit = Limit(self, bucket, task)
         limits = self.buckets.get(bucket)
