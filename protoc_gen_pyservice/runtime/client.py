@@ -58,6 +58,16 @@ def _refused_backoff(attempt: int) -> float:
     return delay * random.uniform(0.5, 1.0)
 
 
+def _deadline_after(timeout: float | None) -> float | None:
+    return None if timeout is None else time.monotonic() + timeout
+
+
+def _time_left(deadline: float | None) -> float | None:
+    """The timeout for a resend: what is left of the first call's deadline (0 once it has
+    passed, so grpc reports DEADLINE_EXCEEDED as it does)."""
+    return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+
 def refused_stream(error: grpc.aio.AioRpcError) -> bool:
     """Whether a call failed only because the server refused its stream."""
     return error.code() is grpc.StatusCode.UNAVAILABLE and _REFUSED_STREAM in (
@@ -80,7 +90,7 @@ class UnaryCall(Generic[Req, Resp]):
         metadata: Metadata | None = None,
         wait_for_ready: bool | None = None,
     ) -> Resp:
-        deadline = None if timeout is None else time.monotonic() + timeout
+        deadline = _deadline_after(timeout)
         attempt = 1
         while True:
             try:
@@ -92,10 +102,7 @@ class UnaryCall(Generic[Req, Resp]):
                     raise
             await asyncio.sleep(_refused_backoff(attempt))
             attempt += 1
-            if deadline is not None:
-                timeout = deadline - time.monotonic()
-                if timeout <= 0:
-                    timeout = 0.0  # let grpc report DEADLINE_EXCEEDED as it does
+            timeout = _time_left(deadline)
 
 
 def unary_unary_callable(
@@ -149,7 +156,7 @@ class _ResendingStream(Generic[Resp]):
         timeout: float | None,
     ) -> None:
         self._start = start
-        self._deadline = None if timeout is None else time.monotonic() + timeout
+        self._deadline = _deadline_after(timeout)
         self._current = start(timeout)
 
     def cancel(self) -> bool:
@@ -169,10 +176,7 @@ class _ResendingStream(Generic[Resp]):
                     raise
             await asyncio.sleep(_refused_backoff(attempt))
             attempt += 1
-            remaining = None
-            if self._deadline is not None:
-                remaining = max(0.0, self._deadline - time.monotonic())
-            self._current = self._start(remaining)
+            self._current = self._start(_time_left(self._deadline))
 
 
 def unary_stream_callable(

@@ -554,6 +554,24 @@ class InterceptorChain(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
                     bounds.log_text(str(failure)[:200]),
                 )
 
+    def _ending(
+        self,
+        context: Context,
+        task: asyncio.Task[Any],
+        method: str,
+        limit: timeouts.Limit | None,
+        seconds: float | None,
+    ) -> ServiceError | None:
+        """The status for a cancellation the server caused itself (a server default deadline,
+        or streams ended at shutdown); None when the peer cancelled or the call is over."""
+        if context.done():
+            return None
+        if limit is not None and timeouts.expired(limit):
+            return DeadlineExceeded(f"{method} took over {seconds}s")
+        if task in self._ended:
+            return Unavailable("server is shutting down")
+        return None
+
     def wrap_unary(
         self, behavior: Callable[[Any, Context], Awaitable[Any]], method: str
     ) -> Callable[[Any, Context], Awaitable[Any]]:
@@ -568,10 +586,13 @@ class InterceptorChain(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
                 try:
                     response = await behavior(request, context)
                 except asyncio.CancelledError:
-                    if limit is None or not timeouts.expired(limit) or context.done():
+                    task = asyncio.current_task()  # looked up only on this rare path
+                    assert task is not None
+                    ending = self._ending(context, task, method, limit, seconds)
+                    if ending is None:
                         raise
-                    asyncio.current_task().uncancel()  # type: ignore[union-attr]
-                    await abort(context, DeadlineExceeded(f"{method} took over {seconds}s"))
+                    task.uncancel()
+                    await abort(context, ending)
                 except grpc.aio.AbortError:
                     raise
                 except Exception as failure:
@@ -608,15 +629,11 @@ class InterceptorChain(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
                 try:
                     await _send_all(behavior(request, context), context, states, message_hooks)
                 except asyncio.CancelledError:
-                    if context.done():
+                    ending = self._ending(context, task, method, limit, seconds)
+                    if ending is None:
                         raise
-                    if limit is not None and timeouts.expired(limit):
-                        task.uncancel()
-                        await abort(context, DeadlineExceeded(f"{method} took over {seconds}s"))
-                    if task in self._ended:
-                        task.uncancel()
-                        await abort(context, Unavailable("server is shutting down"))
-                    raise
+                    task.uncancel()
+                    await abort(context, ending)
                 except grpc.aio.AbortError:
                     raise
                 except Exception as failure:

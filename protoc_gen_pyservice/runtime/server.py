@@ -60,6 +60,7 @@ class _FailingStream:
 # Seconds a call that takes one request may wait for it (unless its own deadline is sooner):
 # a peer that opens calls and never sends their message cannot park them indefinitely.
 REQUEST_TIMEOUT_SECONDS = 10.0
+_REQUEST_WAIT = timeouts.WaitBound(REQUEST_TIMEOUT_SECONDS)
 
 # Trailers abort() writes itself; the handler's other trailers are kept.
 _ABORT_TRAILERS = (STATUS_DETAILS_KEY, context_vars.REQUEST_ID_HEADER)
@@ -110,7 +111,7 @@ def decode_request(raw: bytes, request_type: type[Message]) -> Message:
 
 
 async def _read_watched(context: grpc.aio.ServicerContext[Any, Any]) -> object:
-    waits = timeouts.waits(REQUEST_TIMEOUT_SECONDS)
+    waits = _REQUEST_WAIT.here()
     task = asyncio.current_task()
     assert task is not None
     waits.tasks.add(task)

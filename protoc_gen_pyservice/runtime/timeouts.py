@@ -19,9 +19,12 @@ from __future__ import annotations
 import asyncio
 import math
 import weakref
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
 
 TICK_SECONDS = 0.05
+
+T = TypeVar("T")
 
 
 class Limit:
@@ -37,11 +40,9 @@ class Limit:
 
 
 class _Clock:
-    """The limits of one event loop. It holds the loop only weakly: a loop that is gone
-    takes its clock with it."""
+    """The limits of one event loop."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = weakref.ref(loop)
         self.buckets: dict[int, set[Limit]] = {}
         self.next_bucket = 0
         # No handle kept: it would hold the loop, and the loop must be free to go.
@@ -84,8 +85,6 @@ class Waits:
     for its request): a task added again at once carries its earlier sweeps over."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, seconds: float) -> None:
-        self.loop = weakref.ref(loop)
-        self.seconds = seconds
         self.tasks: set[asyncio.Task[Any]] = set()
         self._sweeps_seen: dict[asyncio.Task[Any], int] = {}
         self._expired: set[asyncio.Task[Any]] = set()
@@ -112,41 +111,48 @@ class Waits:
         asyncio.get_running_loop().call_later(1.0, self._sweep)
 
 
-_waits: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Waits] = weakref.WeakKeyDictionary()
-_last_waits: Waits | None = None
+class _PerLoop(Generic[T]):
+    """One T per event loop, made on first use; the loop that asked last is found without a
+    table lookup. Loops are held weakly: a loop that is gone takes its T with it."""
 
+    def __init__(self, make: Callable[[asyncio.AbstractEventLoop], T]) -> None:
+        self._make = make
+        self._table: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, T] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._last: tuple[weakref.ref[asyncio.AbstractEventLoop], T] | None = None
 
-def waits(seconds: float) -> Waits:
-    """The running loop's Waits of `seconds` (one per loop: the first call sets `seconds`)."""
-    global _last_waits
-    loop = asyncio.get_running_loop()
-    found = _last_waits
-    if found is None or found.loop() is not loop:
-        found = _waits.get(loop)
+    def get(self, loop: asyncio.AbstractEventLoop) -> T:
+        last = self._last
+        if last is not None and last[0]() is loop:
+            return last[1]
+        found = self._table.get(loop)
         if found is None:
-            found = _waits[loop] = Waits(loop, seconds)
-        _last_waits = found
-    return found
+            found = self._table[loop] = self._make(loop)
+        self._last = (weakref.ref(loop), found)
+        return found
 
 
-_clocks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Clock] = weakref.WeakKeyDictionary()
-_last: _Clock | None = None
+class WaitBound:
+    """A bound on a kind of wait, made once (at import): here() is the running loop's Waits."""
+
+    def __init__(self, seconds: float) -> None:
+        self._waits = _PerLoop(lambda loop: Waits(loop, seconds))
+
+    def here(self) -> Waits:
+        return self._waits.get(asyncio.get_running_loop())
+
+
+_clocks = _PerLoop(_Clock)
 
 
 def start(seconds: float) -> Limit:
     """Cancel the current task after `seconds` (unless finish() comes first); expired()
     then tells that CancelledError apart from any other."""
-    global _last
     loop = asyncio.get_running_loop()
-    clock = _last
-    if clock is None or clock.loop() is not loop:
-        clock = _clocks.get(loop)
-        if clock is None:
-            clock = _clocks[loop] = _Clock(loop)
-        _last = clock
     task = asyncio.current_task()
     assert task is not None
-    return clock.start(loop, task, seconds)
+    return _clocks.get(loop).start(loop, task, seconds)
 
 
 def finish(limit: Limit) -> None:

@@ -51,6 +51,8 @@ from protoc_gen_pyservice.runtime import interceptors, serve
 from user.v1 import user_client, user_pb2, user_service
 
 from examples.user_server import InMemoryUsers
+from tests.behaviour.test_example_server import free_port
+from tests.behaviour.test_production import started
 from tests.conftest import ROOT
 
 T = TypeVar("T")
@@ -88,12 +90,6 @@ DELIBERATE = {
 # Servers, clients and what a server holds
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def token(**claims: Any) -> str:
     return jwt.encode({"sub": "ada", "exp": int(time.time()) + 600, **claims}, SECRET, "HS256")
 
@@ -104,15 +100,6 @@ def settings_with(registry: CollectorRegistry | None = None, **chosen: Any) -> s
     return serve.ServerSettings(
         address="127.0.0.1:0", interceptors=interceptors.InterceptorSettings(**chosen)
     )
-
-
-async def started(settings: serve.ServerSettings, servicer: Any = None) -> serve.Service:
-    settings.address = "127.0.0.1:0"
-    service = serve.build_server(
-        [(user_service.add_user_service_to_server, servicer or InMemoryUsers())], settings
-    )
-    await service.start()
-    return service
 
 
 def connect(port: int, **kwargs: Any) -> user_client.UserServiceClient:

@@ -100,7 +100,7 @@ def test_a_finished_event_loop_is_not_kept_alive() -> None:
 
 async def test_a_wait_past_its_bound_is_cancelled_and_says_so() -> None:
     loop = asyncio.get_running_loop()
-    waits = timeouts.waits(1.0)
+    waits = timeouts.WaitBound(1.0).here()
     task = asyncio.current_task()
     assert task is not None
     started = loop.time()
@@ -117,7 +117,7 @@ async def test_a_wait_past_its_bound_is_cancelled_and_says_so() -> None:
 
 
 async def test_waits_that_end_in_time_are_never_cancelled() -> None:
-    waits = timeouts.waits(1.0)
+    waits = timeouts.WaitBound(1.0).here()
 
     async def call() -> bool:
         task = asyncio.current_task()
