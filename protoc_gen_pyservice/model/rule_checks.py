@@ -55,6 +55,15 @@ def nanos(value: RuleValue, element: str, rule: str, family: str) -> int:
     return seconds * _NANOS + fraction
 
 
+def one_line(text: str) -> str:
+    """`text` as written, but for what would break a one-line message (line breaks, other
+    control and invisible characters), which come out as Python escapes them."""
+    return "".join(
+        char if char.isprintable() else char.encode("unicode_escape").decode("ascii")
+        for char in text
+    )
+
+
 def check_rules(
     rules: RuleSet,
     element: str,
@@ -104,10 +113,17 @@ def check_rules(
         assert isinstance(pattern, str)
         import re2  # only requests with patterns pay for loading RE2
 
+        options = re2.Options()
+        # Else RE2 also logs the rejection to stderr through absl, in lines protoc shows
+        # beside the error it reports.
+        options.log_errors = False
         try:
-            re2.compile(pattern)
+            re2.compile(pattern, options=options)
         except re2.error as error:
-            fail(f"pattern {pattern!r} is not valid RE2: {error}")
+            reason = error.args[0] if error.args else ""
+            if isinstance(reason, bytes):  # google-re2 passes RE2's own message on as bytes
+                reason = reason.decode("utf-8", "backslashreplace")
+            fail(f'pattern "{one_line(pattern)}" is not valid RE2: {one_line(str(reason))}')
     if defined_enum_values is not None and values.get("defined_only"):
         for value in values.get("in", ()):  # type: ignore[union-attr]
             if value not in defined_enum_values:

@@ -211,10 +211,26 @@ _ATOM = frozenset(string.ascii_letters + string.digits + "!#$%&'*+-/=?^_`{|}~.")
 _MAILBOX_CONTROLS = frozenset(map(chr, [*range(0x09), *range(0x0A, 0x20), 0x7F]))
 
 
+class PatternError(ValueError):
+    """A `pattern` rule that RE2 does not accept. The plugin rejects such patterns, so only
+    code not generated from a checked proto meets this."""
+
+
+_PATTERN_OPTIONS = re2.Options()
+# The error is raised; RE2 would also log it to stderr through absl.
+_PATTERN_OPTIONS.log_errors = False
+
+
 def pattern(expression: str | bytes) -> Callable[[Any], bool]:
     """A `found_in(text)` test for a validate `pattern` rule: RE2 (linear time, whatever the
     pattern or input), searched anywhere in the text as protoc-gen-validate specifies."""
-    compiled: Any = re2.compile(expression)
+    try:
+        compiled: Any = re2.compile(expression, options=_PATTERN_OPTIONS)
+    except re2.error as error:
+        reason = error.args[0] if error.args else ""
+        if isinstance(reason, bytes):  # google-re2 passes RE2's own message on as bytes
+            reason = reason.decode("utf-8", "backslashreplace")
+        raise PatternError(f"pattern {expression!r} is not valid RE2: {reason}") from None
     regexp = getattr(compiled, "_regexp", None)
     anchor = getattr(getattr(re2, "_Anchor", None), "UNANCHORED", None)
     if regexp is None or anchor is None:  # another google-re2 layout: the slower public API
