@@ -11,6 +11,7 @@ import grpc.aio
 from google.protobuf import any_pb2, symbol_database
 from google.protobuf.message import DecodeError, Message
 from google.rpc import error_details_pb2, status_pb2
+from protoc_gen_pyservice.runtime import bounds
 
 M = TypeVar("M", bound=Message)
 logger = logging.getLogger("protoc_gen_pyservice.errors")
@@ -33,8 +34,20 @@ class ServiceError(Exception):
         self.message = message
         self.details: tuple[Message, ...] = tuple(details)
 
-    # The failed call this error was decoded from, on the client side.
-    rpc_error: grpc.aio.AioRpcError | None = None
+    # Set by from_rpc_error() only: a class default, so subclasses need not call __init__.
+    _rpc_error: grpc.aio.AioRpcError | None = None
+
+    @property
+    def rpc_error(self) -> grpc.aio.AioRpcError:
+        """The failed call this error was decoded from: every error a generated client raises
+        has one (for a request it refused to send, see as_received()). LookupError for an
+        error raised in this process, which no call ended with."""
+        if self._rpc_error is None:
+            raise LookupError(
+                f"this {type(self).__name__} was raised in this process, not received as the "
+                "outcome of a call, so it has no rpc_error"
+            )
+        return self._rpc_error
 
     def detail(self, detail_type: type[M]) -> M | None:
         """The first detail of a type: `error.detail(error_details_pb2.ErrorInfo)`."""
@@ -171,8 +184,34 @@ def from_rpc_error(error: grpc.aio.AioRpcError) -> ServiceError:
     """
     code = error.code()
     typed = _BY_CODE.get(code, Unknown)(error.details() or "", _decode_details(error))
-    typed.rpc_error = error
+    typed._rpc_error = error
     return typed
+
+
+def reply(error: ServiceError) -> tuple[str, bytes | None]:
+    """What a server answers for `error`: its message cut to bounds.MAX_MESSAGE_BYTES, and its
+    details as a serialized google.rpc.Status cut to bounds.MAX_DETAILS_BYTES (None without
+    details), so the reply fits any peer's metadata limit and the client sees the real code."""
+    message = bounds.cut_message(error.message)
+    if not error.details:
+        return message, None
+    status = error.to_status()
+    status.message = message
+    return message, bounds.fit_status(status)
+
+
+def as_received(error: ServiceError, why: str) -> ServiceError:
+    """`error` as a caller gets it when a server answers with it: from_rpc_error() of a call
+    made up of that reply (code, cut message, the same grpc-status-details-bin trailer), so
+    code handling errors cannot tell it from a real answer. `why` becomes the call's
+    debug_error_string, for logs."""
+    message, status = reply(error)
+    trailers = (
+        grpc.aio.Metadata() if status is None else grpc.aio.Metadata((STATUS_DETAILS_KEY, status))
+    )
+    return from_rpc_error(
+        grpc.aio.AioRpcError(error.code, grpc.aio.Metadata(), trailers, message, why)
+    )
 
 
 def _decode_details(error: grpc.aio.AioRpcError) -> list[Message]:

@@ -27,6 +27,7 @@ from protoc_gen_pyservice.runtime.errors import (
     ServiceError,
     Unimplemented,
     internal_error,
+    reply,
 )
 
 Req = TypeVar("Req", bound=Message)
@@ -68,18 +69,16 @@ _ABORT_TRAILERS = (STATUS_DETAILS_KEY, context_vars.REQUEST_ID_HEADER)
 
 async def abort(context: grpc.aio.ServicerContext[Any, Any], error: ServiceError) -> NoReturn:
     """End the RPC with the error's code, message and (when it has any) status details,
-    keeping the trailers the handler set. Message and details are cut to bounds.MAX_* so the
-    reply fits any peer's metadata limit and the client always sees the real code."""
-    message = bounds.cut_message(error.message)
+    keeping the trailers the handler set; message and details cut as errors.reply() cuts
+    them."""
+    message, status = reply(error)
     trailers: list[tuple[str, str | bytes]] = [
         (key, value)
         for key, value in context.trailing_metadata() or ()
         if key not in _ABORT_TRAILERS
     ]
-    if error.details:
-        status = error.to_status()
-        status.message = message
-        trailers.append((STATUS_DETAILS_KEY, bounds.fit_status(status)))
+    if status is not None:
+        trailers.append((STATUS_DETAILS_KEY, status))
     request_id = context_vars.request_id()
     if request_id is not None:
         trailers.append((context_vars.REQUEST_ID_HEADER, request_id))
