@@ -16,7 +16,7 @@ import grpc
 import grpc.aio
 from google.protobuf.message import Message
 from protoc_gen_pyservice.runtime import validation
-from protoc_gen_pyservice.runtime.errors import from_rpc_error
+from protoc_gen_pyservice.runtime.errors import as_received, from_rpc_error
 
 Req = TypeVar("Req", bound=Message)
 Resp = TypeVar("Resp", bound=Message)
@@ -287,6 +287,9 @@ class BearerToken(  # grpc's interceptor classes are generic only in their stubs
         return await continuation(await self._details(details), requests)
 
 
+_REFUSED_BEFORE_SENDING = "not sent: the client validated the request (validate=True)"
+
+
 class ServiceClient:
     """What every generated client shares: its channel, and closing it when it owns it.
 
@@ -315,9 +318,16 @@ class ServiceClient:
         self._validate = validate
 
     def _check_request(self, request: Message) -> None:
-        """With `validate=True`, refuse to send an invalid request (raises ValidationError)."""
+        """With `validate=True`, refuse to send an invalid request: raise the InvalidArgument
+        the server would answer with, `.rpc_error` and BadRequest details included (but not a
+        detail the server's ErrorMap adds, which a client cannot know). Its cause, the
+        ValidationError, lists the violations."""
         if self._validate:
-            validation.validate(request)
+            try:
+                validation.validate(request)
+            except validation.ValidationError as invalid:
+                refused = validation.invalid_request(request, invalid.violations)
+                raise as_received(refused, _REFUSED_BEFORE_SENDING) from invalid
 
     @classmethod
     def connect(

@@ -16,8 +16,8 @@ from typing import Any, NamedTuple, NoReturn, TypeVar
 import grpc
 import grpc.aio
 from google.protobuf.message import Message
-from protoc_gen_pyservice.runtime import bounds, timeouts, validation
 from protoc_gen_pyservice.runtime import context as context_vars
+from protoc_gen_pyservice.runtime import timeouts, validation
 from protoc_gen_pyservice.runtime.errors import (
     NO_ERROR_MAP,
     STATUS_DETAILS_KEY,
@@ -141,29 +141,9 @@ def _request_check(
     def check(request: Message) -> ServiceError | None:
         found: list[validation.Violation] = []
         validator(request, "", found)
-        return invalid_request(request, found, errors) if found else None
+        return validation.invalid_request(request, found, errors) if found else None
 
     return check
-
-
-def invalid_request(
-    request: Message, violations: list[validation.Violation], errors: ErrorMap = NO_ERROR_MAP
-) -> InvalidArgument:
-    """INVALID_ARGUMENT naming every violation, with a google.rpc.BadRequest detail (and the
-    ErrorMap's validation detail, such as common.v1.ValidationError, when it names one)."""
-    summary = "; ".join(f"{v.field_path}: {v.message}" for v in violations[:5])
-    if len(violations) > 5:
-        summary += f"; and {len(violations) - 5} more"
-    # Thousands of violations must not outgrow the trailers: list the first ones, count the rest.
-    listed = violations[: bounds.MAX_LISTED_VIOLATIONS]
-    bad_request: Any = validation.to_bad_request(listed)
-    omitted = len(violations) - len(listed)
-    if omitted:
-        bad_request.field_violations.add(description=f"and {omitted} more violations")
-    details = [bad_request]
-    if errors.validation_detail is not None:
-        details.append(validation.fill_field_violations(listed, errors.validation_detail()))
-    return InvalidArgument(f"invalid {request.DESCRIPTOR.full_name}: {summary}", details)
 
 
 def _as_service_error(exception: Exception, errors: ErrorMap, method: str) -> ServiceError:

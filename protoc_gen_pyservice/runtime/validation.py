@@ -18,6 +18,8 @@ from typing import Any, NamedTuple
 import re2
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
+from protoc_gen_pyservice.runtime.bounds import MAX_LISTED_VIOLATIONS
+from protoc_gen_pyservice.runtime.errors import NO_ERROR_MAP, ErrorMap, InvalidArgument
 
 
 class Violation(NamedTuple):
@@ -491,3 +493,24 @@ def fill_field_violations(violations: Iterable[Violation], target: Any) -> Any:
     for violation in violations:
         target.field_violations.add(field=violation.field_path, description=violation.message)
     return target
+
+
+def invalid_request(
+    request: Message, violations: list[Violation], errors: ErrorMap = NO_ERROR_MAP
+) -> InvalidArgument:
+    """INVALID_ARGUMENT naming every violation, with a google.rpc.BadRequest detail (and the
+    ErrorMap's validation detail, such as common.v1.ValidationError, when it names one): what
+    a server answers for an invalid request, and what a validating client raises for one."""
+    summary = "; ".join(f"{v.field_path}: {v.message}" for v in violations[:5])
+    if len(violations) > 5:
+        summary += f"; and {len(violations) - 5} more"
+    # Thousands of violations must not outgrow the trailers: list the first ones, count the rest.
+    listed = violations[:MAX_LISTED_VIOLATIONS]
+    bad_request: Any = to_bad_request(listed)
+    omitted = len(violations) - len(listed)
+    if omitted:
+        bad_request.field_violations.add(description=f"and {omitted} more violations")
+    details = [bad_request]
+    if errors.validation_detail is not None:
+        details.append(fill_field_violations(listed, errors.validation_detail()))
+    return InvalidArgument(f"invalid {request.DESCRIPTOR.full_name}: {summary}", details)

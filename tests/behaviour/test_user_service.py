@@ -200,9 +200,11 @@ async def test_client_can_validate_before_sending() -> None:
     server, target = await start(servicer)
     try:
         async with user_client.UserServiceClient.connect(target, validate=True) as client:
-            with pytest.raises(runtime.ValidationError) as caught:
+            with pytest.raises(runtime.InvalidArgument) as caught:
                 await client.get_user(user_pb2.GetUserRequest(id=""))
-            assert [(v.field_path, v.rule_id) for v in caught.value.violations] == [
+            cause = caught.value.__cause__
+            assert isinstance(cause, runtime.ValidationError)
+            assert [(v.field_path, v.rule_id) for v in cause.violations] == [
                 ("id", "string.min_len")
             ]
     finally:
