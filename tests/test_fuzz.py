@@ -20,6 +20,7 @@ def call_main(data: bytes, monkeypatch: pytest.MonkeyPatch) -> tuple[int, bytes,
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(stdin))
     monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(stdout))
     monkeypatch.setattr(sys, "stderr", stderr)
+    monkeypatch.setattr(sys, "argv", ["protoc-gen-pyservice"])  # as protoc runs it: no arguments
     code = plugin.main()
     return code, stdout.getvalue(), stderr.getvalue()
 
