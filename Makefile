@@ -46,4 +46,4 @@ serve: setup
 	PYSERVICE_REFLECTION=$${PYSERVICE_REFLECTION:-1} $(BIN)/python -m examples.user_server
 
 clean:
-	rm -rf $(VENV) third_party .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pyservice .pytest_cache .mypy_cache .ruff_cache

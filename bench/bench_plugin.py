@@ -360,12 +360,14 @@ def ours_workload(grpc_include: Path) -> Workload:
     includes = (
         REPO_ROOT / "proto",
         REPO_ROOT / "protoc_gen_pyservice/proto",
-        REPO_ROOT / "third_party",
+        REPO_ROOT / ".pyservice" / "include",
         grpc_include,
     )
     notes = [f"missing: {path.relative_to(REPO_ROOT)}" for path in files if not path.is_file()]
-    if not (REPO_ROOT / "third_party/validate/validate.proto").is_file():
-        notes.append("missing third_party/validate/validate.proto (run `pyservice fetch-protos`)")
+    if not (REPO_ROOT / ".pyservice/include/validate/validate.proto").is_file():
+        notes.append(
+            "missing .pyservice/include/validate/validate.proto (run `pyservice fetch-protos`)"
+        )
     return Workload(
         "ours",
         "proto/user/v1/user.proto + proto/common/v1/errors.proto",

@@ -71,7 +71,7 @@ BENCHMARKS_HEADER = (
 PROTO_INCLUDES = (
     REPO_ROOT / "proto",
     REPO_ROOT / "protoc_gen_pyservice" / "proto",
-    REPO_ROOT / "third_party",
+    REPO_ROOT / ".pyservice" / "include",
 )
 SERVICE_FILE = "user/v1/user.proto"  # --python_out and --grpc_python_out
 IMPORTED_FILES = ("validate/validate.proto", "pyservice/options.proto")  # --python_out only

@@ -60,7 +60,7 @@ BENCHMARKS_HEADER = (
 PROTO_INCLUDES = (
     REPO_ROOT / "proto",
     REPO_ROOT / "protoc_gen_pyservice" / "proto",
-    REPO_ROOT / "third_party",
+    REPO_ROOT / ".pyservice" / "include",
     BENCH_PROTOS,
 )
 PGV_FILES = ("user/v1/user.proto", "benchpb/v1/order.proto")  # --python_out + ours

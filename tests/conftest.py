@@ -19,7 +19,7 @@ WKT_INCLUDE = Path(grpc_tools.__file__).parent / "_proto"
 PROJECT_INCLUDES = (
     ROOT / "proto",
     ROOT / "protoc_gen_pyservice" / "proto",
-    ROOT / "third_party",
+    ROOT / ".pyservice" / "include",
 )
 
 # CI replays the same examples every run: a red build must be reproducible, not bad luck.

@@ -47,7 +47,6 @@ def test_success_advertises_features_and_editions() -> None:
     assert response.minimum_edition == 998  # EDITION_PROTO2
     assert response.maximum_edition == 1001  # EDITION_2024
     assert [f.name for f in response.file] == [
-        "common/v1/errors_validate.py",
         "user/v1/user_client.py",
         "user/v1/user_service.py",
         "user/v1/user_validate.py",

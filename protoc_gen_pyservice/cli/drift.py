@@ -1,6 +1,7 @@
-"""`pyservice check`: does generated/ equal what buf generate makes from proto/ now?"""
+"""`pyservice check`: do the output folders hold exactly what buf generate makes now?"""
 
 import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,12 +10,12 @@ _IGNORED_PARTS = frozenset({"__pycache__"})
 
 @dataclass(frozen=True, slots=True)
 class Drift:
-    added: tuple[str, ...]  # would be generated, missing from the checked-in tree
-    removed: tuple[str, ...]  # checked in, no longer generated
-    changed: tuple[str, ...]
+    missing: tuple[str, ...]  # generation writes it, the project does not have it
+    stale: tuple[str, ...]  # the project has it, generation no longer writes it
+    edited: tuple[str, ...]  # both have it, with different contents
 
     def __bool__(self) -> bool:
-        return bool(self.added or self.removed or self.changed)
+        return bool(self.missing or self.stale or self.edited)
 
 
 def _files(root: Path) -> dict[str, Path]:
@@ -30,15 +31,26 @@ def _files(root: Path) -> dict[str, Path]:
 def compare(expected_root: Path, actual_root: Path) -> Drift:
     expected, actual = _files(expected_root), _files(actual_root)
     return Drift(
-        added=tuple(sorted(expected.keys() - actual.keys())),
-        removed=tuple(sorted(actual.keys() - expected.keys())),
-        changed=tuple(
+        missing=tuple(sorted(expected.keys() - actual.keys())),
+        stale=tuple(sorted(actual.keys() - expected.keys())),
+        edited=tuple(
             sorted(
                 name
                 for name in expected.keys() & actual.keys()
                 if expected[name].read_bytes() != actual[name].read_bytes()
             )
         ),
+    )
+
+
+def compare_folders(expected_base: Path, actual_base: Path, folders: Iterable[str]) -> Drift:
+    """`compare` for each folder under both bases; names are relative to the bases."""
+    found = [(folder, compare(expected_base / folder, actual_base / folder)) for folder in folders]
+    return Drift(
+        *(
+            tuple(f"{folder}/{name}" for folder, drift in found for name in getattr(drift, kind))
+            for kind in ("missing", "stale", "edited")
+        )
     )
 
 

@@ -1,26 +1,38 @@
-"""The `pyservice` command: generate code with buf, and check generated/ for drift."""
+"""The `pyservice` command: set a project up, generate its code with buf, check it for drift."""
 
+import functools
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 import click
-from protoc_gen_pyservice.cli import drift, protos
+from protoc_gen_pyservice.cli import drift, init, project, protos
 
-GENERATED_DIR = "generated"
-THIRD_PARTY_DIR = "third_party"
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_MAX_LISTED = 5
 
 
-def _project_root() -> Path:
-    """The nearest folder, from here upwards, with a buf.gen.yaml."""
-    here = Path.cwd().resolve()
-    for folder in (here, *here.parents):
-        if (folder / "buf.gen.yaml").is_file():
-            return folder
-    raise click.ClickException("no buf.gen.yaml here or in any parent folder")
+def _one_line_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Every expected failure is one line on stderr and exit 1, never a traceback."""
+
+    @functools.wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except (project.ProjectError, protos.MissingProtoError, init.InitError) as error:
+            raise click.ClickException(str(error)) from None
+        except OSError as error:
+            where = f"{error.filename}: " if error.filename else ""
+            raise click.ClickException(f"{where}{error.strerror or error}") from None
+
+    return run
 
 
 def _tool_environment() -> dict[str, str]:
@@ -40,17 +52,45 @@ def _buf() -> str:
     raise click.ClickException("buf is not installed: pip install 'protoc-gen-pyservice[compiler]'")
 
 
-def _run_buf_generate(root: Path, output_base: Path | None = None) -> None:
-    try:
-        protos.fetch_third_party(root / THIRD_PARTY_DIR)
-    except protos.MissingProtoError as error:
-        raise click.ClickException(str(error)) from None
-    command = [_buf(), "generate"]
+def _fetch(found: project.Project) -> list[Path]:
+    """The dependency protos, for buf, unless one of the project's own modules holds them."""
+    own_modules = [m for m in found.module_dirs if m != protos.INCLUDE_DIR]
+    provided = frozenset(
+        proto.import_path
+        for proto in protos.DEPENDENCY_PROTOS
+        if any((found.root / module / proto.import_path).is_file() for module in own_modules)
+    )
+    return protos.fetch(found.root / protos.INCLUDE_DIR, provided)
+
+
+def _run_buf_generate(found: project.Project, output_base: Path | None = None) -> None:
+    _fetch(found)
+    command = [_buf(), "generate", "--template", str(found.template)]
     if output_base is not None:
         command += ["--output", str(output_base)]
-    result = subprocess.run(command, cwd=root, env=_tool_environment(), check=False)
+    result = subprocess.run(command, cwd=found.root, env=_tool_environment(), check=False)
     if result.returncode != 0:
-        raise click.ClickException(f"buf generate failed (exit {result.returncode})")
+        raise click.ClickException(f"buf generate failed (exit {result.returncode}), see above")
+
+
+def _folders(found: project.Project, verb: str = "") -> str:
+    """`gen/`, or `gen/ is` / `gen/, docs/ are` when given the verb `is`."""
+    names = ", ".join(f"{folder}/" for folder in found.output_dirs)
+    if not verb:
+        return names
+    return f"{names} {verb if len(found.output_dirs) == 1 else 'are'}"
+
+
+def _shown(path: Path, root: Path) -> str:
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+
+
+_TEMPLATE_OPTION = click.option(
+    "--template",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The buf.gen.yaml to use; paths in it are relative to the current folder. "
+    "Default: the nearest buf.gen.yaml from here upwards.",
+)
 
 
 @click.group()
@@ -59,59 +99,120 @@ def cli() -> None:
     """protoc-gen-pyservice: typed async gRPC services from your protos."""
 
 
-@cli.command()
-def generate() -> None:
-    """Regenerate the project's code with `buf generate` (third-party protos fetched first)."""
-    root = _project_root()
-    _run_buf_generate(root)
-    click.echo(f"generated {GENERATED_DIR}/ from {root / 'buf.gen.yaml'}")
+@cli.command("init")
+@click.option("--proto", "proto_dir", default="proto", show_default=True, help="Your protos.")
+@click.option(
+    "--out",
+    "out_dir",
+    default="gen",
+    show_default=True,
+    help="Where generated code goes; emptied by every `buf generate`, so only generated code.",
+)
+@click.option(
+    "--stubs",
+    type=click.Choice([stubs.value for stubs in init.Stubs]),
+    default=init.Stubs.PROTOC.value,
+    show_default=True,
+    help="Who writes the _pb2.pyi type stubs: protoc, or mypy-protobuf (passes mypy --strict).",
+)
+@click.option("--force", is_flag=True, help="Overwrite buf.yaml and buf.gen.yaml if they exist.")
+@click.option(
+    "--no-pyproject", is_flag=True, help="Leave pyproject.toml alone (no mypy/pytest/ruff setup)."
+)
+@_one_line_errors
+def init_command(proto_dir: str, out_dir: str, stubs: str, force: bool, no_pyproject: bool) -> None:
+    """Set up the current folder: buf.yaml, buf.gen.yaml, .gitignore, pyproject.toml."""
+    root = Path.cwd().resolve()
+    layout = init.Layout(proto_dir.strip("/"), out_dir.strip("/"), init.Stubs(stubs))
+    init.check_layout(layout)
+    foreign = init.not_generated(root / layout.out_dir)
+    if foreign and not force:
+        listed = ", ".join(_shown(path, root) for path in foreign[:_MAX_LISTED])
+        more = f" and {len(foreign) - _MAX_LISTED} more" if len(foreign) > _MAX_LISTED else ""
+        raise init.InitError(
+            f"{layout.out_dir}/ holds files no code generator wrote ({listed}{more}); "
+            "`buf generate` empties that folder: choose another --out, or --force"
+        )
+    results = [
+        init.write_file(root / project.WORKSPACE_NAME, init.buf_yaml(layout), force),
+        init.write_file(root / project.TEMPLATE_NAME, init.buf_gen_yaml(layout), force),
+        init.extend_gitignore(root / ".gitignore"),
+    ]
+    if not no_pyproject:
+        results.append(init.extend_pyproject(root / "pyproject.toml", layout))
+    (root / layout.proto_dir).mkdir(parents=True, exist_ok=True)
+    for result in results:
+        note = f" ({result.note})" if result.note else ""
+        click.echo(f"{result.action:>8} {_shown(result.path, root)}{note}")
+    for path in _fetch(project.find()):
+        click.echo(f"{'copied':>8} {_shown(path, root)}")
+    click.echo(
+        "\nNext:\n"
+        f"  1. put your .proto files under {layout.proto_dir}/"
+        f" (for example {layout.proto_dir}/acme/v1/shop.proto)\n"
+        f"  2. pyservice generate     (or `buf generate`) writes {layout.out_dir}/\n"
+        f"  3. put {layout.out_dir}/ on the import path: PYTHONPATH={layout.out_dir}"
+        " (pytest and mypy are set up in pyproject.toml)\n"
+        "  4. commit the generated code; `pyservice check` in CI fails when it drifts"
+    )
 
 
 @cli.command()
-def check() -> None:
-    """Exit 1, listing the drifted files, when generated/ is not what buf generate makes now."""
-    root = _project_root()
+@_TEMPLATE_OPTION
+@_one_line_errors
+def generate(template: Path | None) -> None:
+    """Regenerate every output folder of buf.gen.yaml with `buf generate`."""
+    found = project.find(template)
+    _run_buf_generate(found)
+    click.echo(f"generated {_folders(found)} from {_shown(found.template, found.root)}")
+
+
+@cli.command()
+@_TEMPLATE_OPTION
+@_one_line_errors
+def check(template: Path | None) -> None:
+    """Exit 1, naming each edited, missing and stale file, when an output folder of
+    buf.gen.yaml is not exactly what `buf generate` makes now."""
+    found = project.find(template)
     with tempfile.TemporaryDirectory(prefix="pyservice-check-") as scratch:
-        fresh_base = Path(scratch)
-        _run_buf_generate(root, output_base=fresh_base)
-        fresh, checked_in = fresh_base / GENERATED_DIR, root / GENERATED_DIR
-        found = drift.compare(fresh, checked_in)
-        if not found:
-            click.echo(f"{GENERATED_DIR}/ is up to date")
+        fresh = Path(scratch)
+        _run_buf_generate(found, output_base=fresh)
+        if not any(path.is_file() for path in fresh.rglob("*")):
+            raise click.ClickException(
+                f"buf generate wrote no files, so there is nothing to compare {_folders(found)} "
+                f"with: check the inputs and plugins of {_shown(found.template, found.root)}"
+            )
+        result = drift.compare_folders(fresh, found.root, found.output_dirs)
+        if not result:
+            click.echo(f"{_folders(found, 'is')} up to date")
             return
-        click.echo(f"{GENERATED_DIR}/ has drifted from proto/; run `make generate`:", err=True)
-        for name in found.added:
-            click.echo(f"  missing:   {GENERATED_DIR}/{name}", err=True)
-        for name in found.removed:
-            click.echo(f"  stale:     {GENERATED_DIR}/{name}", err=True)
-        for name in found.changed:
-            click.echo(f"  changed:   {GENERATED_DIR}/{name}", err=True)
-        for name in found.changed:
-            for line in drift.unified_diff(fresh / name, checked_in / name, name):
+        click.echo(
+            f"{_folders(found, 'is')} not what buf generate makes now; run `pyservice generate`:",
+            err=True,
+        )
+        for kind in ("edited", "missing", "stale"):
+            for name in getattr(result, kind):
+                click.echo(f"  {kind + ':':<9}{name}", err=True)
+        for name in result.edited:
+            for line in drift.unified_diff(fresh / name, found.root / name, name):
                 click.echo(line, err=True)
         sys.exit(1)
 
 
 @cli.command("fetch-protos")
+@_one_line_errors
 def fetch_protos() -> None:
-    """Copy third-party protos (validate/validate.proto) from their packages into third_party/."""
-    root = _project_root()
-    try:
-        changed = protos.fetch_third_party(root / THIRD_PARTY_DIR)
-    except protos.MissingProtoError as error:
-        raise click.ClickException(str(error)) from None
-    for path in changed:
-        click.echo(f"wrote {path.relative_to(root)}")
+    """Copy validate/validate.proto and pyservice/options.proto from the installed packages
+    into .pyservice/include/, a module of buf.yaml (pyservice generate does this itself)."""
+    found = project.find()
+    for path in _fetch(found):
+        click.echo(f"copied {_shown(path, found.root)}")
 
 
 @cli.command("include-path")
+@_one_line_errors
 def include_path() -> None:
-    """Print the folders protoc needs (-I) for pyservice/options.proto and validate/validate.proto,
-    one a line: the package's own, and a per-user copy of protoc-gen-validate's."""
-    cache = Path(click.get_app_dir("protoc-gen-pyservice")) / "include"
-    try:
-        folders = protos.include_paths(cache)
-    except protos.MissingProtoError as error:
-        raise click.ClickException(str(error)) from None
-    for folder in folders:
-        click.echo(folder)
+    """Print, one a line, what protoc needs after -I to find pyservice/options.proto and
+    validate/validate.proto where they are installed. Writes nothing."""
+    for argument in protos.protoc_include_args():
+        click.echo(argument)

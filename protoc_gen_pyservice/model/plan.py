@@ -95,6 +95,11 @@ class ValuePlan(NamedTuple):
     ignore_empty: bool
     embedded: Embedded | None
 
+    @property
+    def single_check(self) -> bool:
+        """One rule on the value as it is: a guard around it joins its `if` (ruff's SIM102)."""
+        return self.embedded is None and self.read is Read.PLAIN and len(self.checks) == 1
+
 
 class FieldKind(enum.Enum):
     SINGLE = "single"
@@ -111,6 +116,11 @@ class FieldPlan(NamedTuple):
     key: ValuePlan | None  # MAP keys
     collection_checks: tuple[Check, ...]  # min_items, unique, min_pairs, ...
     collection_ignore_empty: bool
+
+    @property
+    def single_collection_check(self) -> bool:
+        """One rule on the collection and none on its items: `ignore_empty` joins its `if`."""
+        return len(self.collection_checks) == 1 and self.value is None and self.key is None
 
 
 class OneofPlan(NamedTuple):

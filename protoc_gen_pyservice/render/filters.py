@@ -159,10 +159,10 @@ def field_access(owner: str, name: str) -> str:
 def fit(statement: str, indent: int) -> str:
     """A one-line statement laid out as ruff-format would at column `indent` if too long.
 
-    The shapes generated code uses: `if not (A or B):` splits at `or`; `if not (X):` puts X on
-    a line of its own; a statement ending in a call puts the call's arguments on their own
-    line (one per line, with a trailing comma, when even that is too long). Anything else
-    stays on one line, as ruff-format leaves it.
+    The shapes generated code uses: `if A and B:` splits at `and`; `if not (A or B):` splits at
+    `or`; `if not (X):` puts X on a line of its own; a statement ending in a call puts the
+    call's arguments on their own line (one per line, with a trailing comma, when even that is
+    too long). Anything else stays on one line, as ruff-format leaves it.
     """
     if indent + len(statement) <= LINE_LENGTH:
         return statement
@@ -170,6 +170,11 @@ def fit(statement: str, indent: int) -> str:
     pad, end = " " * 4, ""
     trailer = ":" if statement.endswith(":") else ""
     body = statement.removesuffix(":") if trailer else statement
+    if trailer and body.startswith("if "):
+        conditions = _split_top_level(body.removeprefix("if "), " and ")
+        if len(conditions) > 1:
+            lines = [conditions[0], *(f"and {condition}" for condition in conditions[1:])]
+            return "if (\n" + "".join(f"{pad}{line}\n" for line in lines) + f"{end}){trailer}"
     negated = "if not ("
     if body.startswith(negated) and body.endswith(")"):
         inner = body[len(negated) : -1]

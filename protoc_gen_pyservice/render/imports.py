@@ -1,23 +1,40 @@
-"""Import resolution for one output file: every module gets one local alias, fixed in advance."""
+"""Import resolution for one output file: every module gets one local alias, fixed in advance.
 
+The import block is written the way ruff's isort (default settings) and ruff format would write
+it, so generated code passes whatever line length a project sets: plain `import x` before
+`from x import y`, natural order, one statement per module, and any statement longer than 88
+characters (ruff's default line length) exploded one name a line with a trailing comma, which
+both tools keep as it is at any line length.
+"""
+
+import re
 from collections.abc import Iterable, Mapping
 from typing import NamedTuple
 
 from protoc_gen_pyservice.model import naming
 from protoc_gen_pyservice.model.nodes import TypeRef
 
+# The shortest line length a project is likely to set: ruff's and black's default.
+_SHORTEST_LINE = 88
+
 
 class ImportBlock(NamedTuple):
-    """The sorted import lines of one generated module, by isort section."""
+    """The sorted import statements of one generated module, by isort section; a statement
+    may span lines."""
 
     stdlib: tuple[str, ...]
     third_party: tuple[str, ...]
 
 
+class _Statement(NamedTuple):
+    module: str
+    names: tuple[str, ...]  # `name` or `name as alias`; empty for a plain `import module`
+
+
 class ModuleScope:
     """Local names of the `_pb2` modules one output file uses.
 
-    Each module is imported as `import pkg.mod_pb2 as mod_pb2`. When two modules share a last
+    Each module is imported as `from pkg import mod_pb2`. When two modules share a last
     component, both use their whole dotted path joined by underscores instead; a remaining clash
     gets underscores appended. Decided once, before any template runs.
     """
@@ -73,19 +90,19 @@ class ModuleScope:
         return any(self.annotation(ref) == "Any" for ref in refs)
 
     def import_lines(self) -> list[str]:
+        """One `from pkg import mod_pb2 [as alias]` (or `import mod_pb2`) per module."""
         lines = []
         for module, alias in self._aliases.items():
-            if module == alias:
-                lines.append(f"import {module}")
-            else:
-                lines.append(f"import {module} as {alias}")
+            package, _, name = module.rpartition(".")
+            imported = name if alias == name else f"{name} as {alias}"
+            lines.append(f"from {package} import {imported}" if package else f"import {imported}")
         return lines
 
 
 def import_block(
     stdlib: Iterable[str], third_party: Iterable[str], scope: ModuleScope
 ) -> ImportBlock:
-    """Sort like isort's default profile: plain `import x` before `from x import y`."""
+    """Each section sorted, merged and wrapped as ruff's isort does with its defaults."""
     return ImportBlock(
         stdlib=_sorted_section(stdlib),
         third_party=_sorted_section([*third_party, *scope.import_lines()]),
@@ -93,12 +110,58 @@ def import_block(
 
 
 def _sorted_section(lines: Iterable[str]) -> tuple[str, ...]:
-    unique = set(lines)
-    plain = sorted((line for line in unique if line.startswith("import ")), key=_module_key)
-    from_ = sorted((line for line in unique if line.startswith("from ")), key=_module_key)
-    return (*plain, *from_)
+    plain: set[_Statement] = set()
+    merged: dict[str, set[str]] = {}  # `from m import a, b`: un-aliased names merge
+    aliased: set[_Statement] = set()  # `from m import a as b` stays a statement of its own
+    for line in lines:
+        words = line.split(maxsplit=3)
+        if words[0] == "import":
+            plain.add(_Statement(" ".join(words[1:]), ()))
+        elif " as " in words[3]:
+            aliased.add(_Statement(words[1], (words[3],)))
+        else:
+            merged.setdefault(words[1], set()).update(n.strip() for n in words[3].split(","))
+    from_statements = [
+        *aliased,
+        *(
+            _Statement(module, tuple(sorted(names, key=_member_key)))
+            for module, names in merged.items()
+        ),
+    ]
+    return (
+        *(f"import {s.module}" for s in sorted(plain, key=_statement_key)),
+        *(_from_text(s) for s in sorted(from_statements, key=_statement_key)),
+    )
 
 
-def _module_key(line: str) -> tuple[str, str]:
-    module = line.split()[1]
-    return (module.lower(), module)
+def _from_text(statement: _Statement) -> str:
+    line = f"from {statement.module} import {', '.join(statement.names)}"
+    if len(line) <= _SHORTEST_LINE:
+        return line
+    members = "".join(f"    {name},\n" for name in statement.names)
+    return f"from {statement.module} import (\n{members})"
+
+
+def _natural(text: str) -> tuple[tuple[int, int | str], ...]:
+    """isort's natural order: digit runs compare as numbers (`v2` before `v10`)."""
+    return tuple(
+        (0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", text) if part
+    )
+
+
+def _member_key(name: str) -> tuple[object, ...]:
+    """ruff's `order-by-type`: CONSTANTS, then Classes, then everything else; case-insensitive
+    first, case-sensitive to break ties."""
+    bare = name.split(" as ", 1)[0]
+    if len(bare) > 1 and bare.isupper():
+        kind = 0
+    elif bare[:1].isupper():
+        kind = 1
+    else:
+        kind = 2
+    return (kind, _natural(bare.lower()), _natural(bare), name)
+
+
+def _statement_key(statement: _Statement) -> tuple[object, ...]:
+    first = _member_key(statement.names[0]) if statement.names else ()
+    return (_natural(statement.module.lower()), _natural(statement.module), first)

@@ -24,7 +24,7 @@ class _OutputKind(NamedTuple):
     suffix: str
     template: str
     enabled: Callable[[Options], bool]
-    applies: Callable[[File], bool]
+    applies: Callable[[File, ValidationPlan], bool]
     context: Callable[[File, ValidationPlan], dict[str, Any]]
 
 
@@ -113,21 +113,23 @@ OUTPUT_KINDS = (
         suffix="service",
         template="service.py.j2",
         enabled=lambda options: options.service,
-        applies=lambda file: bool(file.services),
+        applies=lambda file, plan: bool(file.services),
         context=_service_context,
     ),
     _OutputKind(
         suffix="client",
         template="client.py.j2",
         enabled=lambda options: options.client,
-        applies=lambda file: bool(file.services),
+        applies=lambda file, plan: bool(file.services),
         context=_client_context,
     ),
     _OutputKind(
         suffix="validate",
         template="validate.py.j2",
         enabled=lambda options: options.validate,
-        applies=lambda file: bool(file.messages),
+        # A file with no rules anywhere in its messages needs no module: the runtime treats
+        # its types as valid when their `_validate` module does not exist.
+        applies=lambda file, plan: bool(plan.messages),
         context=_validate_context,
     ),
 )
@@ -139,7 +141,7 @@ def render_file(
     """Every output the options ask for that applies to this proto file."""
     env = environment()
     for kind in OUTPUT_KINDS:
-        if not (kind.enabled(options) and kind.applies(file)):
+        if not (kind.enabled(options) and kind.applies(file, validation)):
             continue
         template = env.get_template(kind.template)
         content = template.render(

@@ -10,8 +10,8 @@ def test_short_aliases_when_unique() -> None:
     scope = ModuleScope(["user.v1.user_pb2", "google.protobuf.empty_pb2"])
     assert scope.local(ref("user.v1.user_pb2", "User")) == "user_pb2.User"
     assert scope.import_lines() == [
-        "import google.protobuf.empty_pb2 as empty_pb2",
-        "import user.v1.user_pb2 as user_pb2",
+        "from google.protobuf import empty_pb2",
+        "from user.v1 import user_pb2",
     ]
 
 
@@ -22,7 +22,11 @@ def test_clashing_basenames_use_the_whole_path() -> None:
         "beta.common_pb2": "beta_common_pb2",
         "top_pb2": "top_pb2",
     }
-    assert "import top_pb2" in scope.import_lines()
+    assert scope.import_lines() == [
+        "from alpha import common_pb2 as alpha_common_pb2",
+        "from beta import common_pb2 as beta_common_pb2",
+        "import top_pb2",
+    ]
 
 
 def test_remaining_clash_gets_underscores() -> None:
@@ -34,11 +38,30 @@ def test_import_block_is_isort_ordered() -> None:
     block = import_block(
         ["from collections.abc import AsyncIterator"],
         ["from protoc_gen_pyservice import runtime", "import grpc"],
-        ModuleScope(["Zeta.z_pb2", "alpha.a_pb2"]),
+        ModuleScope(["Zeta.z_pb2", "alpha.a_pb2", "top_pb2"]),
     )
     assert block.third_party == (
-        "import alpha.a_pb2 as a_pb2",
         "import grpc",
-        "import Zeta.z_pb2 as z_pb2",
+        "import top_pb2",
+        "from alpha import a_pb2",
         "from protoc_gen_pyservice import runtime",
+        "from Zeta import z_pb2",
+    )
+
+
+def test_names_from_one_module_share_a_statement_in_natural_order() -> None:
+    scope = ModuleScope(["pkg.v10_pb2", "pkg.v2_pb2", "pkg.Upper_pb2", "other.v2_pb2"])
+    block = import_block([], [], scope)
+    assert block.third_party == (
+        "from other import v2_pb2 as other_v2_pb2",
+        "from pkg import Upper_pb2, v10_pb2",
+        "from pkg import v2_pb2 as pkg_v2_pb2",
+    )
+
+
+def test_a_statement_longer_than_88_is_exploded_with_a_trailing_comma() -> None:
+    deep = "layout.deep.a.b.c.d.e.f.g.h"
+    block = import_block([], [], ModuleScope([f"{deep}.common_pb2", f"x.{deep}.common_pb2"]))
+    assert block.third_party[0] == (
+        f"from {deep} import (\n    common_pb2 as layout_deep_a_b_c_d_e_f_g_h_common_pb2,\n)"
     )

@@ -19,7 +19,7 @@ import pytest
 HERE = Path(__file__).resolve().parent
 PROTO_ROOT = HERE / "protos"
 ROOT = HERE.parent.parent
-THIRD_PARTY = ROOT / "third_party"
+THIRD_PARTY = ROOT / ".pyservice" / "include"
 WKT_INCLUDE = Path(grpc_tools.__file__).parent / "_proto"
 PLUGIN = Path(sys.executable).parent / "protoc-gen-pyservice"
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import google.protobuf.empty_pb2 as empty_pb2
 import grpc
-import user.v1.user_pb2 as user_pb2
+from google.protobuf import empty_pb2
 from protoc_gen_pyservice import runtime
+from user.v1 import user_pb2
 
 runtime.ensure_compatible(1)
 

@@ -5,9 +5,9 @@
 
 from __future__ import annotations
 
-import user.v1.user_pb2 as user_pb2
 from protoc_gen_pyservice import runtime
 from protoc_gen_pyservice.runtime import validation
+from user.v1 import user_pb2
 
 runtime.ensure_compatible(1)
 
@@ -138,15 +138,14 @@ def check_update_user_request(
                 "value length must be at least 1 characters",
             ),
         )
-    if m.email:
-        if not (validation.plain_email(m.email) or validation.is_unusual_email(m.email)):
-            out.append(
-                validation.Violation(
-                    prefix + "email",
-                    "string.email",
-                    "value must be a valid email address",
-                ),
-            )
+    if m.email and not (validation.plain_email(m.email) or validation.is_unusual_email(m.email)):
+        out.append(
+            validation.Violation(
+                prefix + "email",
+                "string.email",
+                "value must be a valid email address",
+            ),
+        )
 
 
 def check_delete_user_request(

@@ -6,7 +6,7 @@ const loader = require('@grpc/proto-loader');
 
 const [, , port, root] = process.argv;
 const definition = loader.loadSync('user/v1/user.proto', {
-  includeDirs: [`${root}/proto`, `${root}/protoc_gen_pyservice/proto`, `${root}/third_party`],
+  includeDirs: [`${root}/proto`, `${root}/protoc_gen_pyservice/proto`, `${root}/.pyservice/include`],
   keepCase: true,
   defaults: true,
 });

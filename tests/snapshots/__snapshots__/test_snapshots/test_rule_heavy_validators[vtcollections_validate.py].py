@@ -5,9 +5,9 @@
 
 from __future__ import annotations
 
-import vt.collections_pb2 as collections_pb2
 from protoc_gen_pyservice import runtime
 from protoc_gen_pyservice.runtime import validation
+from vt import collections_pb2
 
 runtime.ensure_compatible(1)
 
@@ -261,15 +261,14 @@ def check_maps(
         check_item(no_sparse_item, "", out)
         if len(out) != mark:
             validation.prefix_paths(out, mark, prefix, "no_sparse", no_sparse_key)
-    if m.opt:
-        if len(m.opt) < 2:
-            out.append(
-                validation.Violation(
-                    prefix + "opt",
-                    "map.min_pairs",
-                    "value must contain at least 2 pair(s)",
-                ),
-            )
+    if m.opt and len(m.opt) < 2:
+        out.append(
+            validation.Violation(
+                prefix + "opt",
+                "map.min_pairs",
+                "value must contain at least 2 pair(s)",
+            ),
+        )
     for codes_key in m.codes:
         if not (codes_key < 100):
             out.append(

@@ -5,9 +5,9 @@
 
 from __future__ import annotations
 
-import vt.strings_pb2 as strings_pb2
 from protoc_gen_pyservice import runtime
 from protoc_gen_pyservice.runtime import validation
+from vt import strings_pb2
 
 runtime.ensure_compatible(1)
 
@@ -344,42 +344,38 @@ def check_empties(
     out: list[validation.Violation],
 ) -> None:
     """Append the violations of a vt.strings.Empties to `out`."""
-    if m.maybe:
-        if len(m.maybe) < 3:
-            out.append(
-                validation.Violation(
-                    prefix + "maybe",
-                    "string.min_len",
-                    "value length must be at least 3 characters",
-                ),
-            )
-    if m.maybe_uuid:
-        if not validation.is_uuid(m.maybe_uuid):
-            out.append(
-                validation.Violation(
-                    prefix + "maybe_uuid",
-                    "string.uuid",
-                    "value must be a valid UUID",
-                ),
-            )
-    if m.maybe_in:
-        if m.maybe_in not in _EMPTIES_MAYBE_IN_IN:
-            out.append(
-                validation.Violation(
-                    prefix + "maybe_in",
-                    "string.in",
-                    "value must be in list ['a', 'b']",
-                ),
-            )
-    if m.HasField("nick"):
-        if len(m.nick) < 2:
-            out.append(
-                validation.Violation(
-                    prefix + "nick",
-                    "string.min_len",
-                    "value length must be at least 2 characters",
-                ),
-            )
+    if m.maybe and len(m.maybe) < 3:
+        out.append(
+            validation.Violation(
+                prefix + "maybe",
+                "string.min_len",
+                "value length must be at least 3 characters",
+            ),
+        )
+    if m.maybe_uuid and not validation.is_uuid(m.maybe_uuid):
+        out.append(
+            validation.Violation(
+                prefix + "maybe_uuid",
+                "string.uuid",
+                "value must be a valid UUID",
+            ),
+        )
+    if m.maybe_in and m.maybe_in not in _EMPTIES_MAYBE_IN_IN:
+        out.append(
+            validation.Violation(
+                prefix + "maybe_in",
+                "string.in",
+                "value must be in list ['a', 'b']",
+            ),
+        )
+    if m.HasField("nick") and len(m.nick) < 2:
+        out.append(
+            validation.Violation(
+                prefix + "nick",
+                "string.min_len",
+                "value length must be at least 2 characters",
+            ),
+        )
 
 
 VALIDATORS: dict[str, validation.Validator] = {

@@ -5,9 +5,9 @@
 
 from __future__ import annotations
 
-import vt.wkt_pb2 as wkt_pb2
 from protoc_gen_pyservice import runtime
 from protoc_gen_pyservice.runtime import validation
+from vt import wkt_pb2
 
 runtime.ensure_compatible(1)
 
