@@ -10,6 +10,7 @@ unary and streaming requests look the same, so peers see no difference.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, NamedTuple, NoReturn, TypeVar
 
@@ -29,6 +30,8 @@ from protoc_gen_pyservice.runtime.errors import (
     internal_error,
     reply,
 )
+
+logger = logging.getLogger("protoc_gen_pyservice.server")
 
 Req = TypeVar("Req", bound=Message)
 Resp = TypeVar("Resp", bound=Message)
@@ -337,8 +340,15 @@ def add_service(
     handlers: Mapping[str, HandlerSpec],
     *,
     errors: ErrorMap | None = None,
+    stubs: type | None = None,
 ) -> None:
-    """Register one service's handlers under `/service_name/Method` paths."""
+    """Register one service's handlers under `/service_name/Method` paths.
+
+    `stubs` is the generated base class: the RPCs the servicer leaves to it answer
+    UNIMPLEMENTED, and are named in one warning now rather than discovered by a caller later.
+    """
+    if stubs is not None:
+        _warn_unimplemented(service_name, handlers, stubs)
     error_map = errors or NO_ERROR_MAP
     built = {
         name: build_handler(spec, f"/{service_name}/{name}", error_map)
@@ -350,6 +360,24 @@ def add_service(
     methods = registered_methods(server)
     for name, spec in handlers.items():
         methods[f"/{service_name}/{name}"] = spec
+
+
+def _warn_unimplemented(
+    service_name: str, handlers: Mapping[str, HandlerSpec], stubs: type
+) -> None:
+    missing = [
+        name
+        for name, spec in handlers.items()
+        if getattr(spec.behavior, "__func__", None) is getattr(stubs, spec.behavior.__name__, None)
+    ]
+    if missing:
+        logger.warning(
+            "%s: %d of %d RPCs not implemented, they answer UNIMPLEMENTED: %s",
+            service_name,
+            len(missing),
+            len(handlers),
+            ", ".join(missing),
+        )
 
 
 def registered_services(server: grpc.aio.Server) -> list[str]:

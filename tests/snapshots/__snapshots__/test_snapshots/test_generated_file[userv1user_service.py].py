@@ -125,4 +125,5 @@ def add_user_service_to_server(
             ),
         },
         errors=errors,
+        stubs=UserServiceBase,
     )
