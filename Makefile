@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: setup generate lint typecheck drift pytest test bench serve clean
+.PHONY: setup generate lint typecheck drift pytest test bench serve wheel clean
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,11 @@ bench: setup
 ## The example UserService on 127.0.0.1:$${PYSERVICE_PORT:-50051}, reflection on.
 serve: setup
 	PYSERVICE_REFLECTION=$${PYSERVICE_REFLECTION:-1} $(BIN)/python -m examples.user_server
+
+## dist/protoc_gen_pyservice-*.whl, for `pip install 'dist/...whl[compiler,typing]'` elsewhere.
+wheel: setup
+	rm -rf build
+	$(BIN)/python -m pip wheel --quiet --no-deps --no-build-isolation -w dist .
 
 clean:
 	rm -rf $(VENV) .pyservice .pytest_cache .mypy_cache .ruff_cache

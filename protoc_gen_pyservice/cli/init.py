@@ -121,7 +121,7 @@ def buf_gen_yaml(layout: Layout) -> str:
         )
     return f"""\
 # buf generate: messages, type stubs, and protoc-gen-pyservice's services, clients and
-# validators, all into {out}/. clean: true empties {out}/ first: keep nothing else in it.
+# validators, all into one folder; clean: true empties it first: keep nothing else in it.
 version: v2
 clean: true
 inputs:
@@ -150,8 +150,11 @@ def mypy_settings(layout: Layout) -> dict[str, object]:
         "explicit_package_bases": True,
     }
     if layout.stubs is Stubs.PROTOC:
-        settings["exclude"] = [r"_pb2\.pyi$"]
+        # Found through mypy_path rather than checked as files of their own; read, with
+        # errors in them not reported (follow_imports_for_stubs applies that to .pyi too).
+        settings["exclude"] = [r"_pb2\.pyi?$"]
         settings["follow_imports"] = "silent"
+        settings["follow_imports_for_stubs"] = True
     return settings
 
 
