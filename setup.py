@@ -13,7 +13,9 @@ class BuildPyWithTypeMarkers(build_py):
     def run(self) -> None:
         super().run()
         for package in TYPED_GENERATED_PACKAGES:
-            Path(self.build_lib, package, "py.typed").write_text("")
+            built = Path(self.build_lib, package)
+            if built.is_dir():  # an editable install builds no copy to mark
+                (built / "py.typed").write_text("")
 
 
 setup(cmdclass={"build_py": BuildPyWithTypeMarkers})
