@@ -8,8 +8,8 @@ both tools keep as it is at any line length.
 """
 
 import re
-from collections.abc import Iterable, Mapping
-from typing import NamedTuple
+from collections.abc import Callable, Iterable, Mapping
+from typing import NamedTuple, TypeVar
 
 from protoc_gen_pyservice.model import naming
 from protoc_gen_pyservice.model.nodes import TypeRef
@@ -80,15 +80,6 @@ class ModuleScope:
             return name
         return f"{self._aliases[module]}.{name}"
 
-    def annotation(self, ref: TypeRef) -> str:
-        """The type annotation for a message or enum; `Any` where no annotation can name it."""
-        if any(naming.is_keyword(part) for part in ref.qualname.split(".")):
-            return "Any"
-        return self.local(ref)
-
-    def needs_any(self, refs: Iterable[TypeRef]) -> bool:
-        return any(self.annotation(ref) == "Any" for ref in refs)
-
     def import_lines(self) -> list[str]:
         """One `from pkg import mod_pb2 [as alias]` (or `import mod_pb2`) per module."""
         lines = []
@@ -99,14 +90,70 @@ class ModuleScope:
         return lines
 
 
-def import_block(
-    stdlib: Iterable[str], third_party: Iterable[str], scope: ModuleScope
-) -> ImportBlock:
-    """Each section sorted, merged and wrapped as ruff's isort does with its defaults."""
-    return ImportBlock(
-        stdlib=_sorted_section(stdlib),
-        third_party=_sorted_section([*third_party, *scope.import_lines()]),
-    )
+class ImportTracker:
+    """Names for one output module, asked for where they are used; its imports are exactly
+    what was asked for.
+
+    Aliases of `_pb2` modules depend on every module the file uses, so a view is built twice
+    (see `resolved`): once to learn the modules, once with their aliases fixed.
+    """
+
+    def __init__(self, own_module: str = "", scope: ModuleScope | None = None) -> None:
+        self._own_module = own_module
+        self._scope = scope
+        self.modules: set[str] = set()
+        self._stdlib: set[str] = set()
+        self._third_party: set[str] = set()
+
+    def type(self, ref: TypeRef) -> str:
+        """A message or enum as an expression: `user_pb2.User` (getattr for keyword parts)."""
+        self._use_module(ref.module)
+        return self._scope.local(ref) if self._scope else ref.qualname
+
+    def annotation(self, ref: TypeRef) -> str:
+        """The type annotation for a message or enum; `Any` where no annotation can name it."""
+        if any(naming.is_keyword(part) for part in ref.qualname.split(".")):
+            return self.stdlib("typing", "Any")
+        return self.type(ref)
+
+    def function(self, module: str, name: str) -> str:
+        """A function of a generated module: bare when it is this module's own."""
+        if module == self._own_module:
+            return name
+        self._use_module(module)
+        return self._scope.function(module, name) if self._scope else name
+
+    def stdlib(self, module: str, name: str) -> str:
+        self._stdlib.add(f"from {module} import {name}")
+        return name
+
+    def third_party(self, module: str, name: str = "") -> str:
+        """`import module` (returning `module`), or `from module import name` (`name`)."""
+        self._third_party.add(f"from {module} import {name}" if name else f"import {module}")
+        return name or module
+
+    def block(self) -> ImportBlock:
+        lines = self._scope.import_lines() if self._scope else []
+        return ImportBlock(
+            stdlib=_sorted_section(self._stdlib),
+            third_party=_sorted_section([*self._third_party, *lines]),
+        )
+
+    def _use_module(self, module: str) -> None:
+        if module != self._own_module:
+            self.modules.add(module)
+
+
+V = TypeVar("V")
+
+
+def resolved(build: Callable[[ImportTracker], V], own_module: str = "") -> tuple[V, ImportBlock]:
+    """The view `build` makes, with every name in it final, and the imports it needs."""
+    learning = ImportTracker(own_module)
+    build(learning)
+    tracker = ImportTracker(own_module, ModuleScope(learning.modules, own_module))
+    view = build(tracker)
+    return view, tracker.block()
 
 
 def _sorted_section(lines: Iterable[str]) -> tuple[str, ...]:
