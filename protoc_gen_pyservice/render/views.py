@@ -104,7 +104,7 @@ def validate_module(plan: ValidationPlan, names: ImportTracker) -> ValidateModul
             MessageCheckView(
                 plan=message,
                 annotation=names.annotation(message.ref),
-                doc=Doc((f"Append the violations of a {message.ref.proto_name} to `out`.",)),
+                doc=Doc((f"Append what breaks the rules of {message.ref.proto_name} to `out`.",)),
             )
             for message in plan.messages
         ),

@@ -17,7 +17,7 @@ def check_user(
     prefix: str,
     out: list[validation.Violation],
 ) -> None:
-    """Append the violations of a user.v1.User to `out`."""
+    """Append what breaks the rules of user.v1.User to `out`."""
     if not m.id:
         out.append(
             validation.Violation(
@@ -57,7 +57,7 @@ def check_get_user_request(
     prefix: str,
     out: list[validation.Violation],
 ) -> None:
-    """Append the violations of a user.v1.GetUserRequest to `out`."""
+    """Append what breaks the rules of user.v1.GetUserRequest to `out`."""
     if not m.id:
         out.append(
             validation.Violation(
@@ -73,7 +73,7 @@ def check_list_users_request(
     prefix: str,
     out: list[validation.Violation],
 ) -> None:
-    """Append the violations of a user.v1.ListUsersRequest to `out`."""
+    """Append what breaks the rules of user.v1.ListUsersRequest to `out`."""
     if not (1 <= m.page_size <= 100):
         out.append(
             validation.Violation(
@@ -89,7 +89,7 @@ def check_create_user_request(
     prefix: str,
     out: list[validation.Violation],
 ) -> None:
-    """Append the violations of a user.v1.CreateUserRequest to `out`."""
+    """Append what breaks the rules of user.v1.CreateUserRequest to `out`."""
     if not (validation.plain_email(m.email) or validation.is_unusual_email(m.email)):
         out.append(
             validation.Violation(
@@ -129,7 +129,7 @@ def check_update_user_request(
     prefix: str,
     out: list[validation.Violation],
 ) -> None:
-    """Append the violations of a user.v1.UpdateUserRequest to `out`."""
+    """Append what breaks the rules of user.v1.UpdateUserRequest to `out`."""
     if not m.id:
         out.append(
             validation.Violation(
@@ -153,7 +153,7 @@ def check_delete_user_request(
     prefix: str,
     out: list[validation.Violation],
 ) -> None:
-    """Append the violations of a user.v1.DeleteUserRequest to `out`."""
+    """Append what breaks the rules of user.v1.DeleteUserRequest to `out`."""
     if not m.id:
         out.append(
             validation.Violation(
@@ -169,7 +169,7 @@ def check_get_user_response(
     prefix: str,
     out: list[validation.Violation],
 ) -> None:
-    """Append the violations of a user.v1.GetUserResponse to `out`."""
+    """Append what breaks the rules of user.v1.GetUserResponse to `out`."""
     if m.HasField("user"):
         check_user(m.user, prefix + "user.", out)
 
@@ -179,7 +179,7 @@ def check_list_users_response(
     prefix: str,
     out: list[validation.Violation],
 ) -> None:
-    """Append the violations of a user.v1.ListUsersResponse to `out`."""
+    """Append what breaks the rules of user.v1.ListUsersResponse to `out`."""
     for users_index, users_item in enumerate(m.users):
         mark = len(out)
         check_user(users_item, "", out)
@@ -192,7 +192,7 @@ def check_create_user_response(
     prefix: str,
     out: list[validation.Violation],
 ) -> None:
-    """Append the violations of a user.v1.CreateUserResponse to `out`."""
+    """Append what breaks the rules of user.v1.CreateUserResponse to `out`."""
     if m.HasField("user"):
         check_user(m.user, prefix + "user.", out)
 
@@ -202,7 +202,7 @@ def check_update_user_response(
     prefix: str,
     out: list[validation.Violation],
 ) -> None:
-    """Append the violations of a user.v1.UpdateUserResponse to `out`."""
+    """Append what breaks the rules of user.v1.UpdateUserResponse to `out`."""
     if m.HasField("user"):
         check_user(m.user, prefix + "user.", out)
 
@@ -212,7 +212,7 @@ def check_user_update(
     prefix: str,
     out: list[validation.Violation],
 ) -> None:
-    """Append the violations of a user.v1.UserUpdate to `out`."""
+    """Append what breaks the rules of user.v1.UserUpdate to `out`."""
     if m.HasField("user"):
         check_user(m.user, prefix + "user.", out)
 

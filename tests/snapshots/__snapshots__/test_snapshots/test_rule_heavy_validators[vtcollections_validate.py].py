@@ -20,7 +20,7 @@ def check_item(
     prefix: str,
     out: list[validation.Violation],
 ) -> None:
-    """Append the violations of a vt.collections.Item to `out`."""
+    """Append what breaks the rules of vt.collections.Item to `out`."""
     if not (validation.plain_email(m.email) or validation.is_unusual_email(m.email)):
         out.append(
             validation.Violation(
@@ -36,7 +36,7 @@ def check_repeateds(
     prefix: str,
     out: list[validation.Violation],
 ) -> None:
-    """Append the violations of a vt.collections.Repeateds to `out`."""
+    """Append what breaks the rules of vt.collections.Repeateds to `out`."""
     if len(m.min2) < 2:
         out.append(
             validation.Violation(
@@ -189,7 +189,7 @@ def check_maps(
     prefix: str,
     out: list[validation.Violation],
 ) -> None:
-    """Append the violations of a vt.collections.Maps to `out`."""
+    """Append what breaks the rules of vt.collections.Maps to `out`."""
     for labels_key, labels_item in m.labels.items():
         if len(labels_key) < 2:
             out.append(
@@ -328,7 +328,7 @@ def check_member(
     prefix: str,
     out: list[validation.Violation],
 ) -> None:
-    """Append the violations of a vt.collections.Member to `out`."""
+    """Append what breaks the rules of vt.collections.Member to `out`."""
     if not (validation.plain_email(m.email) or validation.is_unusual_email(m.email)):
         out.append(
             validation.Violation(
@@ -358,7 +358,7 @@ def check_team(
     prefix: str,
     out: list[validation.Violation],
 ) -> None:
-    """Append the violations of a vt.collections.Team to `out`."""
+    """Append what breaks the rules of vt.collections.Team to `out`."""
     for members_index, members_item in enumerate(m.members):
         mark = len(out)
         check_member(members_item, "", out)

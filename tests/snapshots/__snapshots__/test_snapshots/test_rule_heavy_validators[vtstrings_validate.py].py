@@ -23,7 +23,7 @@ def check_lengths(
     prefix: str,
     out: list[validation.Violation],
 ) -> None:
-    """Append the violations of a vt.strings.Lengths to `out`."""
+    """Append what breaks the rules of vt.strings.Lengths to `out`."""
     if len(m.len_cp) != 3:
         out.append(
             validation.Violation(
@@ -95,7 +95,7 @@ def check_matching(
     prefix: str,
     out: list[validation.Violation],
 ) -> None:
-    """Append the violations of a vt.strings.Matching to `out`."""
+    """Append what breaks the rules of vt.strings.Matching to `out`."""
     if m.const_s != "héllo":
         out.append(
             validation.Violation(
@@ -215,7 +215,7 @@ def check_formats(
     prefix: str,
     out: list[validation.Violation],
 ) -> None:
-    """Append the violations of a vt.strings.Formats to `out`."""
+    """Append what breaks the rules of vt.strings.Formats to `out`."""
     if not (validation.plain_email(m.email) or validation.is_unusual_email(m.email)):
         out.append(
             validation.Violation(
@@ -295,7 +295,7 @@ def check_headers(
     prefix: str,
     out: list[validation.Violation],
 ) -> None:
-    """Append the violations of a vt.strings.Headers to `out`."""
+    """Append what breaks the rules of vt.strings.Headers to `out`."""
     if not validation.is_header_name(m.name, strict=True):
         out.append(
             validation.Violation(
@@ -343,7 +343,7 @@ def check_empties(
     prefix: str,
     out: list[validation.Violation],
 ) -> None:
-    """Append the violations of a vt.strings.Empties to `out`."""
+    """Append what breaks the rules of vt.strings.Empties to `out`."""
     if m.maybe and len(m.maybe) < 3:
         out.append(
             validation.Violation(

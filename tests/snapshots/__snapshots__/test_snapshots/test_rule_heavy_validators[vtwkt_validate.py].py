@@ -24,7 +24,7 @@ def check_anys(
     prefix: str,
     out: list[validation.Violation],
 ) -> None:
-    """Append the violations of a vt.wkt.Anys to `out`."""
+    """Append what breaks the rules of vt.wkt.Anys to `out`."""
     if not m.HasField("req"):
         out.append(
             validation.Violation(
@@ -60,7 +60,7 @@ def check_durations(
     prefix: str,
     out: list[validation.Violation],
 ) -> None:
-    """Append the violations of a vt.wkt.Durations to `out`."""
+    """Append what breaks the rules of vt.wkt.Durations to `out`."""
     if not m.HasField("req"):
         out.append(
             validation.Violation(
@@ -224,7 +224,7 @@ def check_timestamps(
     prefix: str,
     out: list[validation.Violation],
 ) -> None:
-    """Append the violations of a vt.wkt.Timestamps to `out`."""
+    """Append what breaks the rules of vt.wkt.Timestamps to `out`."""
     if not m.HasField("req"):
         out.append(
             validation.Violation(
@@ -350,7 +350,7 @@ def check_wrappers(
     prefix: str,
     out: list[validation.Violation],
 ) -> None:
-    """Append the violations of a vt.wkt.Wrappers to `out`."""
+    """Append what breaks the rules of vt.wkt.Wrappers to `out`."""
     if m.HasField("name"):
         name_value = m.name.value
         if len(name_value) < 3:
@@ -469,7 +469,7 @@ def check_optional_required(
     prefix: str,
     out: list[validation.Violation],
 ) -> None:
-    """Append the violations of a vt.wkt.OptionalRequired to `out`."""
+    """Append what breaks the rules of vt.wkt.OptionalRequired to `out`."""
     if m.HasField("wait"):
         wait_value = validation.duration_nanos(m.wait)
         if not (wait_value > 0):
