@@ -123,7 +123,8 @@ def test_include_path_is_enough_to_compile_annotated_protos(tmp_path: Path) -> N
     )
     arguments = result.stdout.split()
     assert (Path(arguments[0]) / "pyservice" / "options.proto").is_file()
-    assert any(a.startswith("validate/validate.proto=") for a in arguments), arguments
+    mapping = next(a for a in arguments if a.startswith("validate/validate.proto="))
+    assert ".." not in mapping
     assert not any(home.iterdir()), "include-path wrote files"
     (tmp_path / "a.proto").write_text(
         'syntax = "proto3";\nimport "validate/validate.proto";\nimport "pyservice/options.proto";\n'
@@ -222,11 +223,23 @@ def test_init_never_overwrites_and_extends_pyproject(tmp_path: Path) -> None:
     )
     assert 'mypy_path = "gen"' in pyproject
     assert 'pythonpath = ["gen"]' in pyproject
-    assert "kept your tool.mypy.strict" in result.stdout
+    assert "kept your tool.mypy.strict: --force replaces them" in result.stdout
     again = pyservice(tmp_path, "init")
     assert again.returncode == 0
     assert (tmp_path / "pyproject.toml").read_text() == pyproject
     assert (tmp_path / ".gitignore").read_text().count("/.pyservice/") == 1
+
+
+def test_init_force_moves_every_setting_to_the_new_output_folder(tmp_path: Path) -> None:
+    assert pyservice(tmp_path, "init").returncode == 0
+    moved = pyservice(tmp_path, "init", "--out", "generated", "--force")
+    assert moved.returncode == 0, moved.stderr
+    assert "kept your" not in moved.stdout
+    pyproject = (tmp_path / "pyproject.toml").read_text()
+    assert "gen/" not in pyproject.replace("generated/", "")
+    assert 'mypy_path = "generated"' in pyproject
+    assert 'exclude = ["generated/**"]' in pyproject  # [tool.ruff.format]
+    assert "out: generated" in (tmp_path / "buf.gen.yaml").read_text()
 
 
 @pytest.mark.parametrize(
@@ -269,6 +282,7 @@ def test_check_names_each_kind_of_drift_in_a_user_project(user_project: Path) ->
     assert "  missing: gen/library/v1/library_client.py" in result.stderr
     assert "  stale:   gen/library/v1/old_pb2.py" in result.stderr
     assert "-# an edit" in result.stderr
+    assert "+++ gen/library/v1/library_service.py (generated now)" in result.stderr
     assert "make generate" not in result.stderr
 
 

@@ -55,13 +55,13 @@ def compare_folders(expected_base: Path, actual_base: Path, folders: Iterable[st
 
 
 def unified_diff(expected: Path, actual: Path, name: str, max_lines: int = 40) -> list[str]:
-    """A short diff of one drifted file: checked in (a/) against freshly generated (b/)."""
+    """A short diff of one drifted file: what the project holds against what generation makes."""
     lines = list(
         difflib.unified_diff(
             actual.read_text(errors="replace").splitlines(),
             expected.read_text(errors="replace").splitlines(),
-            fromfile=f"a/{name}",
-            tofile=f"b/{name}",
+            fromfile=f"{name} (in the project)",
+            tofile=f"{name} (generated now)",
             lineterm="",
         )
     )

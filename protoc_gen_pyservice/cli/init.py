@@ -112,7 +112,8 @@ modules:
 def buf_gen_yaml(layout: Layout) -> str:
     out = layout.out_dir
     if layout.stubs is Stubs.MYPY_PROTOBUF:
-        stubs = f"  - local: protoc-gen-mypy\n    out: {out}\n"
+        # quiet: no "Writing mypy to ..." line per file on every run.
+        stubs = f"  - local: protoc-gen-mypy\n    out: {out}\n    opt: quiet\n"
     else:
         stubs = (
             "  - protoc_builtin: pyi\n"
@@ -167,6 +168,12 @@ def ruff_settings(layout: Layout) -> dict[str, object]:
     return {"extend-exclude": [f"{layout.out_dir}/**/*_pb2.py", f"{layout.out_dir}/**/*_pb2.pyi"]}
 
 
+def ruff_format_settings(layout: Layout) -> dict[str, object]:
+    # Generated code is laid out at line length 100: `ruff format .` at the project's own
+    # length must not rewrite it, or `pyservice check` reports every file as edited.
+    return {"exclude": [f"{layout.out_dir}/**"]}
+
+
 @dataclass(frozen=True, slots=True)
 class Written:
     path: Path
@@ -194,8 +201,9 @@ def extend_gitignore(path: Path) -> Written:
     return Written(path, "extended" if existing else "wrote")
 
 
-def extend_pyproject(path: Path, layout: Layout) -> Written:
-    """Add [tool.mypy], [tool.pytest.ini_options] and [tool.ruff] settings the project lacks."""
+def extend_pyproject(path: Path, layout: Layout, force: bool) -> Written:
+    """Add the [tool.mypy], [tool.pytest.ini_options] and [tool.ruff] settings the project
+    lacks; settings it has with other values are kept, or replaced with `force`."""
     existed = path.is_file()
     try:
         text = path.read_text(encoding="utf-8") if existed else ""
@@ -208,25 +216,32 @@ def extend_pyproject(path: Path, layout: Layout) -> Written:
         document.add("tool", tool)
     elif not isinstance(tool, Table):
         raise InitError(f"{path}: `tool` is not a table, left as it is")
-    added, differing = [], []
+    changed, differing = False, []
     for name, settings in (
         ("mypy", mypy_settings(layout)),
         ("pytest.ini_options", pytest_settings(layout)),
         ("ruff", ruff_settings(layout)),
+        ("ruff.format", ruff_format_settings(layout)),
     ):
         table = _table(tool, name.split("."), path)
         for key, value in settings.items():
-            if key not in table:
-                table[key] = value
-                added.append(f"tool.{name}.{key}")
-            elif table[key] != value:
+            if key in table and table[key] == value:
+                continue
+            if key in table and not force:
                 differing.append(f"tool.{name}.{key}")
-    if not added:
-        note = f"kept your {', '.join(differing)}" if differing else ""
+                continue
+            table[key] = value
+            changed = True
+    note = (
+        f"kept your {', '.join(differing)}: --force replaces them (see the README's "
+        "'Using it in your project')"
+        if differing
+        else ""
+    )
+    if not changed:
         return Written(path, "kept", note)
     path.write_text(tomlkit.dumps(document), encoding="utf-8")
-    note = f"kept your {', '.join(differing)} (see the README's type checking section)"
-    return Written(path, "extended" if existed else "wrote", note if differing else "")
+    return Written(path, "extended" if existed else "wrote", note)
 
 
 def _table(parent: Table, names: list[str], path: Path) -> Table:

@@ -115,7 +115,11 @@ def cli() -> None:
     show_default=True,
     help="Who writes the _pb2.pyi type stubs: protoc, or mypy-protobuf (passes mypy --strict).",
 )
-@click.option("--force", is_flag=True, help="Overwrite buf.yaml and buf.gen.yaml if they exist.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Overwrite buf.yaml and buf.gen.yaml, and replace the pyproject settings init writes.",
+)
 @click.option(
     "--no-pyproject", is_flag=True, help="Leave pyproject.toml alone (no mypy/pytest/ruff setup)."
 )
@@ -139,7 +143,7 @@ def init_command(proto_dir: str, out_dir: str, stubs: str, force: bool, no_pypro
         init.extend_gitignore(root / ".gitignore"),
     ]
     if not no_pyproject:
-        results.append(init.extend_pyproject(root / "pyproject.toml", layout))
+        results.append(init.extend_pyproject(root / "pyproject.toml", layout, force))
     (root / layout.proto_dir).mkdir(parents=True, exist_ok=True)
     for result in results:
         note = f" ({result.note})" if result.note else ""

@@ -51,7 +51,7 @@ def locate(proto: DependencyProto) -> Path:
         ) from None
     for file in files:
         if file.name == file_name:
-            return Path(str(file.locate()))
+            return Path(str(file.locate())).resolve()
     raise MissingProtoError(f"the installed {proto.distribution!r} package has no {file_name}")
 
 

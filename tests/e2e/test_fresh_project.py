@@ -316,6 +316,12 @@ def test_the_readme_shows_the_buf_gen_yaml_init_writes(project: Path) -> None:
     assert shown == (project / "buf.gen.yaml").read_text()
 
 
+def test_the_readme_shows_the_mypy_settings_init_writes(project: Path) -> None:
+    shown = tomllib.loads(readme_block("this is the configuration `init` writes", "toml"))
+    written = tomllib.loads((project / "pyproject.toml").read_text())
+    assert shown["tool"]["mypy"] == written["tool"]["mypy"]
+
+
 def test_plain_buf_generate_works_straight_after_init(fresh: Fresh, project: Path) -> None:
     before = {
         name: (project / "gen" / name).read_bytes() for name in generated_files(project / "gen")
@@ -343,9 +349,14 @@ def test_the_readmes_protoc_command_generates_code_that_imports(
     fresh.run(out, "python", "-c", script, extra_env={"PYTHONPATH": str(out)})
 
 
-def test_ruff_defaults_pass(fresh: Fresh, project: Path) -> None:
+def test_ruff_defaults_pass_and_ruff_format_leaves_generated_code_alone(
+    fresh: Fresh, project: Path
+) -> None:
     result = fresh.run(project, "ruff", "check", ".", check=False)
     assert result.returncode == 0, result.stdout
+    fresh.run(project, "ruff", "format", "app.py")  # the project's own code, at its length
+    formatted = fresh.run(project, "ruff", "format", "--check", ".", check=False)
+    assert formatted.returncode == 0, formatted.stdout
 
 
 def test_mypy_strict_passes_with_the_configuration_init_writes(fresh: Fresh, project: Path) -> None:
@@ -357,7 +368,8 @@ def test_mypy_protobuf_stubs_pass_strict_too(fresh: Fresh, tmp_path: Path) -> No
     fresh.run(tmp_path, "pyservice", "init", "--stubs", "mypy-protobuf", "--out", "generated")
     (tmp_path / "proto" / "shop" / "v1").mkdir(parents=True)
     (tmp_path / "proto" / "shop" / "v1" / "shop.proto").write_text(SHOP_PROTO)
-    fresh.run(tmp_path, "pyservice", "generate")
+    generated = fresh.run(tmp_path, "pyservice", "generate")
+    assert "Writing mypy" not in generated.stderr
     (tmp_path / "app.py").write_text(APP)
     result = fresh.run(tmp_path, "mypy", ".", check=False)
     assert result.returncode == 0, result.stdout
