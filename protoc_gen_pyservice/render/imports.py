@@ -175,9 +175,9 @@ def _sorted_section(lines: Iterable[str]) -> tuple[str, ...]:
             for module, names in merged.items()
         ),
     ]
-    return (
-        *(f"import {s.module}" for s in sorted(plain, key=_statement_key)),
-        *(_from_text(s) for s in sorted(from_statements, key=_statement_key)),
+    return tuple(
+        f"import {s.module}" if not s.names else _from_text(s)
+        for s in sorted([*plain, *from_statements], key=lambda s: statement_key(s.module, s.names))
     )
 
 
@@ -209,6 +209,8 @@ def _member_key(name: str) -> tuple[object, ...]:
     return (kind, _natural(bare.lower()), _natural(bare), name)
 
 
-def _statement_key(statement: _Statement) -> tuple[object, ...]:
-    first = _member_key(statement.names[0]) if statement.names else ()
-    return (_natural(statement.module.lower()), _natural(statement.module), first)
+def statement_key(module: str, names: tuple[str, ...] = ()) -> tuple[object, ...]:
+    """Where an import statement goes in its isort section: every `import module` (no names)
+    before any `from module import names`, each kind by module, then by its first name."""
+    first = _member_key(names[0]) if names else ()
+    return (bool(names), _natural(module.lower()), _natural(module), first)
