@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import ParamSpec, TypeVar
 
 import click
-from protoc_gen_pyservice.cli import drift, init, project, protos
+from protoc_gen_pyservice.cli import drift, init, project, protos, scaffold
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -26,7 +26,12 @@ def _one_line_errors(command: Callable[P, R]) -> Callable[P, R]:
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return command(*args, **kwargs)
-        except (project.ProjectError, protos.MissingProtoError, init.InitError) as error:
+        except (
+            project.ProjectError,
+            protos.MissingProtoError,
+            init.InitError,
+            scaffold.ScaffoldError,
+        ) as error:
             raise click.ClickException(str(error)) from None
         except OSError as error:
             where = f"{error.filename}: " if error.filename else ""
@@ -176,7 +181,8 @@ def generate(template: Path | None) -> None:
 @_one_line_errors
 def check(template: Path | None) -> None:
     """Exit 1, naming each edited, missing and stale file, when an output folder of
-    buf.gen.yaml is not exactly what `buf generate` makes now."""
+    buf.gen.yaml is not exactly what `buf generate` makes now, and each RPC an implementation
+    class (see `pyservice scaffold`) has no method for."""
     found = project.find(template)
     with tempfile.TemporaryDirectory(prefix="pyservice-check-") as scratch:
         fresh = Path(scratch)
@@ -187,8 +193,13 @@ def check(template: Path | None) -> None:
                 f"with: check the inputs and plugins of {_shown(found.template, found.root)}"
             )
         result = drift.compare_folders(fresh, found.root, found.output_dirs)
+        missing_methods = scaffold.missing_methods(found, _buf())
+        for line in missing_methods:
+            click.echo(line, err=True)
         if not result:
             click.echo(f"{_folders(found, 'is')} up to date")
+            if missing_methods:
+                sys.exit(1)
             return
         click.echo(
             f"{_folders(found, 'is')} not what buf generate makes now; run `pyservice generate`:",
@@ -201,6 +212,33 @@ def check(template: Path | None) -> None:
             for line in drift.unified_diff(fresh / name, found.root / name, name):
                 click.echo(line, err=True)
         sys.exit(1)
+
+
+@cli.command("scaffold")
+@_TEMPLATE_OPTION
+@click.option(
+    "--implementations",
+    metavar="DIR",
+    help="Where the implementation modules are. Default: `implementations` in pyproject.toml's "
+    "[tool.pyservice], else src/<package>/services for a src layout with one package, "
+    "else services.",
+)
+@click.option(
+    "--tests",
+    metavar="DIR",
+    help="Where the test modules are. Default: `tests` in [tool.pyservice], else tests.",
+)
+@click.option("--dry-run", is_flag=True, help="Print what would change as a diff; write nothing.")
+@_one_line_errors
+def scaffold_command(
+    template: Path | None, implementations: str | None, tests: str | None, dry_run: bool
+) -> None:
+    """Write, per service, an implementation module with a stub for each RPC and a test
+    module; bring existing ones up to date in place, never overwriting them."""
+    found = project.find(template)
+    _fetch(found)
+    settings = scaffold.read_settings(found.root, implementations, tests)
+    scaffold.run(found, _buf(), settings, dry_run)
 
 
 @cli.command("fetch-protos")

@@ -1,0 +1,288 @@
+"""`pyservice scaffold` and the implementation check of `pyservice check`, in a project of a
+user's own set up by `pyservice init` with a copy of this repository's user.proto."""
+
+import ast
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.test_cli import BIN, pyservice
+from tests.unit.test_merge import only_inserted
+
+IMPLEMENTATION = "services/user_service.py"
+TESTS = "tests/test_user_service.py"
+
+# What a developer writes into the stubs: a body with comments, and an edited test.
+GET_USER_STUB = '''        """Get a user by ID"""
+        raise runtime.unimplemented("/user.v1.UserService/GetUser")
+'''
+GET_USER_WRITTEN = '''        """Get a user by ID"""
+        # Every id is a user here;   the layout of this line is mine.
+        return user_pb2.GetUserResponse(user=user_pb2.User(id=request.id))
+'''
+NEW_RPC = """
+  // Ban a user.
+  rpc BanUser(BanUserRequest) returns (google.protobuf.Empty);
+"""
+NEW_MESSAGE = """
+// Request for UserService.BanUser.
+message BanUserRequest {
+  string id = 1 [(validate.rules).string.min_len = 1];
+}
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A project made by `pyservice init`, with user.v1 and common.v1 generated."""
+    root = tmp_path / "project"
+    root.mkdir()
+    assert pyservice(root, "init").returncode == 0
+    for proto in ("user/v1/user.proto", "common/v1/errors.proto"):
+        (root / "proto" / proto).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / "proto" / proto, root / "proto" / proto)
+    generated = pyservice(root, "generate")
+    assert generated.returncode == 0, generated.stderr
+    return root
+
+
+def scaffold(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    result = pyservice(root, "scaffold", *args)
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def edit_proto(root: Path, old: str, new: str) -> None:
+    proto = root / "proto" / "user" / "v1" / "user.proto"
+    text = proto.read_text()
+    assert old in text
+    proto.write_text(text.replace(old, new, 1))
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    return {
+        path.relative_to(root).as_posix(): path.read_bytes()
+        for folder in ("services", "tests")
+        for path in sorted((root / folder).rglob("*.py"))
+    }
+
+
+def methods(source: str, class_name: str) -> dict[str, str]:
+    """The source text of each method of a class."""
+    (found,) = (
+        node
+        for node in ast.parse(source).body
+        if isinstance(node, ast.ClassDef) and node.name == class_name
+    )
+    return {
+        node.name: ast.get_source_segment(source, node) or ""
+        for node in found.body
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+    }
+
+
+def type_check(root: Path, *paths: str) -> subprocess.CompletedProcess[str]:
+    """mypy --strict with the project's own settings; the runtime package from this checkout
+    (an editable install hides it from mypy)."""
+    packages = root.parent / "typed-packages"
+    packages.mkdir(exist_ok=True)
+    link = packages / "protoc_gen_pyservice"
+    if not link.exists():
+        link.symlink_to(ROOT / "protoc_gen_pyservice")
+    return subprocess.run(
+        [BIN / "mypy", "--strict", *paths],
+        cwd=root,
+        env={**os.environ, "MYPYPATH": str(packages)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_stubs_are_written_beside_the_project_and_import_lint_and_type_check(
+    project: Path,
+) -> None:
+    result = scaffold(project)
+    assert result.stdout.splitlines()[:3] == [
+        "   wrote services/__init__.py",
+        f"   wrote {IMPLEMENTATION}",
+        f"   wrote {TESTS}",
+    ]
+    assert 'add "." to pythonpath in [tool.pytest.ini_options]' in result.stdout
+    implementation = (project / IMPLEMENTATION).read_text()
+    base = (project / "gen" / "user" / "v1" / "user_service.py").read_text()
+    # Each stub is the base class's method: signature, docstring and body.
+    assert methods(implementation, "UserService") == methods(base, "UserServiceBase")
+    assert "class UserService(user_service.UserServiceBase):" in implementation
+    assert "    UNIMPLEMENTED_RPCS: ClassVar[frozenset[str]] = frozenset()\n" in implementation
+    imported = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from services.user_service import UserService; "
+            "from user.v1 import user_service; "
+            "assert issubclass(UserService, user_service.UserServiceBase); "
+            "assert UserService.get_user is not user_service.UserServiceBase.get_user",
+        ],
+        cwd=project,
+        env={**os.environ, "PYTHONPATH": f"gen{os.pathsep}."},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert imported.returncode == 0, imported.stderr
+    for config in (["--isolated"], ["--config", str(ROOT / "pyproject.toml")]):
+        linted = subprocess.run(
+            [BIN / "ruff", "check", *config, "services", "tests"],
+            cwd=project,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert linted.returncode == 0, linted.stdout
+    typed = type_check(project, "services")
+    assert typed.returncode == 0, typed.stdout
+
+
+def test_a_proto_change_adds_stubs_and_tests_and_keeps_what_the_developer_wrote(
+    project: Path,
+) -> None:
+    scaffold(project)
+    implementation = project / IMPLEMENTATION
+    implementation.write_text(implementation.read_text().replace(GET_USER_STUB, GET_USER_WRITTEN))
+    tests = project / TESTS
+    tests.write_text(
+        tests.read_text().replace(
+            "    assert isinstance(response, user_pb2.GetUserResponse)\n",
+            "    assert response.user.id  # mine\n",
+        )
+    )
+    before = snapshot(project)
+    edit_proto(
+        project, "rpc StreamUserUpdates(", NEW_RPC.lstrip("\n") + "\n  rpc StreamUserUpdates("
+    )
+    edit_proto(
+        project, "message GetUserRequest {\n", "message GetUserRequest {\n  bool deleted = 2;\n"
+    )
+    (project / "proto" / "user" / "v1" / "user.proto").open("a").write(NEW_MESSAGE)
+    assert pyservice(project, "generate").returncode == 0
+
+    dry_run = scaffold(project, "--dry-run")
+    assert snapshot(project) == before, "--dry-run wrote"
+    assert f"--- a/{IMPLEMENTATION}\n+++ b/{IMPLEMENTATION}\n" in dry_run.stdout
+    assert "+    async def ban_user(\n" in dry_run.stdout
+
+    result = scaffold(project)
+    assert f" updated {IMPLEMENTATION} (added stub ban_user)" in result.stdout
+    assert (
+        f" updated {TESTS} (added test_ban_user, added test_ban_user_rejects_invalid_requests)"
+        in result.stdout
+    )
+    after = snapshot(project)
+    added_stub = only_inserted(before[IMPLEMENTATION].decode(), after[IMPLEMENTATION].decode())
+    assert added_stub.startswith("    async def ban_user(\n        self,\n")
+    assert 'raise runtime.unimplemented("/user.v1.UserService/BanUser")' in added_stub
+    # Proto order: BanUser comes before StreamUserUpdates.
+    text = after[IMPLEMENTATION].decode()
+    assert (
+        text.index("def delete_user(")
+        < text.index("def ban_user(")
+        < text.index("def stream_user_updates(")
+    )
+    added_tests = only_inserted(before[TESTS].decode(), after[TESTS].decode())
+    assert "async def test_ban_user(client: user_client.UserServiceClient)" in added_tests
+    assert "user_testing.INVALID_BAN_USER_REQUEST" in added_tests
+    assert "    assert response.user.id  # mine\n" in after[TESTS].decode()
+
+    again = scaffold(project)
+    assert snapshot(project) == after
+    assert again.stdout.splitlines() == [f"    kept {IMPLEMENTATION}", f"    kept {TESTS}"]
+    assert scaffold(project, "--dry-run").stdout == "nothing to change\n"
+    assert type_check(project, "services").returncode == 0
+
+
+def test_a_removed_rpc_is_reported_and_its_method_kept(project: Path) -> None:
+    scaffold(project)
+    before = snapshot(project)
+    edit_proto(
+        project,
+        "  rpc StreamUserUpdates(StreamUserUpdatesRequest) returns (stream UserUpdate);\n",
+        "",
+    )
+    assert pyservice(project, "generate").returncode == 0
+    result = scaffold(project)
+    assert snapshot(project) == before
+    assert result.stderr.splitlines()[-1] == (
+        f"warning: {IMPLEMENTATION}: UserService.stream_user_updates: no RPC of the proto has "
+        "this handler any more (removed or renamed?); left in place"
+    )
+
+
+def test_check_names_a_missing_method_until_it_is_listed_as_unimplemented(
+    project: Path,
+) -> None:
+    scaffold(project)
+    assert pyservice(project, "check").returncode == 0
+    implementation = project / IMPLEMENTATION
+    text = implementation.read_text()
+    start = text.index("    async def delete_user(")
+    end = text.index("    def stream_user_updates(")
+    implementation.write_text(text[:start] + text[end:])
+    failed = pyservice(project, "check")
+    assert failed.returncode == 1
+    assert failed.stderr.splitlines() == [
+        f"{IMPLEMENTATION}: UserService has no method delete_user for RPC DeleteUser "
+        "(/user.v1.UserService/DeleteUser); `pyservice scaffold` adds a stub, or list "
+        "'DeleteUser' in UserService.UNIMPLEMENTED_RPCS"
+    ]
+    assert failed.stdout == "gen/ is up to date\n"
+    implementation.write_text(
+        implementation.read_text().replace("= frozenset()", '= frozenset({"DeleteUser"})')
+    )
+    assert pyservice(project, "check").returncode == 0
+    # scaffold respects the list too.
+    assert "delete_user" not in scaffold(project).stdout
+    assert "def delete_user(" not in implementation.read_text()
+
+
+def test_folders_come_from_pyproject_or_beside_a_src_package(project: Path) -> None:
+    (project / "src" / "shop").mkdir(parents=True)
+    (project / "src" / "shop" / "__init__.py").write_text("")
+    scaffold(project, "--dry-run")
+    result = scaffold(project)
+    assert "   wrote src/shop/services/user_service.py" in result.stdout
+    assert "from shop.services.user_service import UserService\n" in (project / TESTS).read_text()
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text() + '\n[tool.pyservice]\nimplementations = "app/rpc"\ntests = "t"\n'
+    )
+    result = scaffold(project)
+    assert "   wrote app/rpc/user_service.py" in result.stdout
+    assert "   wrote t/test_user_service.py" in result.stdout
+    assert (
+        "from app.rpc.user_service import UserService\n"
+        in (project / "t" / "test_user_service.py").read_text()
+    )
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ('implementation = "x"', "[tool.pyservice] has no setting 'implementation'"),
+        ('implementations = "../x"', "give a folder inside the project"),
+        ('implementations = "my-services"', "cannot be part of a Python module name"),
+        ("tests = 1", "tests must be a folder name"),
+    ],
+)
+def test_bad_settings_are_one_line(project: Path, setting: str, message: str) -> None:
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text() + f"\n[tool.pyservice]\n{setting}\n")
+    result = pyservice(project, "scaffold")
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
