@@ -268,6 +268,9 @@ def test_folders_come_from_pyproject_or_beside_a_src_package(project: Path) -> N
         "from app.rpc.user_service import UserService\n"
         in (project / "t" / "test_user_service.py").read_text()
     )
+    flagged = scaffold(project, "--implementations", "handlers")
+    assert "   wrote handlers/user_service.py" in flagged.stdout
+    assert 'set implementations = "handlers" in its [tool.pyservice]' in flagged.stdout
 
 
 @pytest.mark.parametrize(

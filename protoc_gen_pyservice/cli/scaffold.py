@@ -336,6 +336,11 @@ def run(found: project.Project, buf: str, settings: Settings, dry_run: bool) -> 
         item.path.startswith(f"{settings.tests}/") for item in planned if item.after != item.before
     ):
         _import_root_note(found.root, settings)
+    if settings.implementations != read_settings(found.root).implementations:
+        click.echo(
+            "note: `pyservice check` looks for implementations where pyproject.toml says: set "
+            f'implementations = "{settings.implementations}" in its [tool.pyservice]'
+        )
 
 
 def _diff(item: Planned) -> str:
