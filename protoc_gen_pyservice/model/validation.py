@@ -424,6 +424,8 @@ class _FileBuilder:
         enum_numbers = self._planner.enum_numbers(type_ref) if type_ref is not None else None
         check_rules(rules, element, defined_enum_values=enum_numbers)
         checks = self._scalar_checks(rules, field_name, enum_numbers)
+        if not checks:  # `string = {}` or ignore_empty alone: nothing to check
+            return None
         return ValuePlan(
             Read.PLAIN, tuple(checks), bool(rule_dict(rules).get("ignore_empty")), None
         )
@@ -444,6 +446,8 @@ class _FileBuilder:
                 raise GenerationError(element, f"{rules.family} rules do not apply to {name}")
             check_rules(rules, element)
             checks = self._scalar_checks(rules, field_name, None)
+            if not checks:
+                return None
             return ValuePlan(
                 Read.WRAPPED, tuple(checks), bool(rule_dict(rules).get("ignore_empty")), None
             )

@@ -193,6 +193,10 @@ LEGAL = [
     "Colour f = 1 [(validate.rules).enum = {defined_only: true, in: [0, 1]}];",
     "google.protobuf.Timestamp f = 1 [(validate.rules).timestamp = {gt_now: true, within: {seconds: 60}}];",
     'string f = 1 [(validate.rules).string.pattern = "\\"quoted\\" \\\\d+ \\n"];',
+    # Rule sets that check nothing: no loop over the items with nothing in it.
+    "repeated string f = 1 [(validate.rules).repeated.items.string = {}];",
+    "map<string, string> f = 1 [(validate.rules).map.values.string = {ignore_empty: true}];",
+    "repeated google.protobuf.StringValue f = 1 [(validate.rules).repeated.items.string = {}];",
 ]
 
 
