@@ -472,14 +472,23 @@ def now_nanos() -> int:
 # Conversions to error details.
 
 
+def violation_reason(rule_id: str) -> str:
+    """A rule id as a BadRequest field violation's `reason`, which google.rpc specifies in
+    UPPER_SNAKE_CASE: `string.email` -> `STRING_EMAIL`, `int32.gte_lte` -> `INT32_GTE_LTE`."""
+    return rule_id.upper().replace(".", "_")
+
+
 def to_bad_request(violations: Iterable[Violation]) -> Message:
-    """A google.rpc.BadRequest listing every violation."""
+    """A google.rpc.BadRequest listing every violation: the field path, the message and, as
+    the reason, the rule id (see violation_reason)."""
     from google.rpc import error_details_pb2
 
     bad_request: Message = error_details_pb2.BadRequest(
         field_violations=[
             error_details_pb2.BadRequest.FieldViolation(
-                field=violation.field_path, description=violation.message
+                field=violation.field_path,
+                description=violation.message,
+                reason=violation_reason(violation.rule_id),
             )
             for violation in violations
         ]

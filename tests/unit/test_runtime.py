@@ -41,9 +41,9 @@ def test_violations_convert_to_bad_request_and_common_validation_error() -> None
     ]
     bad_request = validation.to_bad_request(violations)
     assert isinstance(bad_request, error_details_pb2.BadRequest)
-    assert [(v.field, v.description) for v in bad_request.field_violations] == [
-        ("email", "value must be a valid email address"),
-        ('labels["k"]', "value length must be at least 2"),
+    assert [(v.field, v.description, v.reason) for v in bad_request.field_violations] == [
+        ("email", "value must be a valid email address", "STRING_EMAIL"),
+        ('labels["k"]', "value length must be at least 2", "STRING_MIN_LEN"),
     ]
     common = validation.fill_field_violations(violations, errors_pb2.ValidationError())
     assert [(v.field, v.description) for v in common.field_violations] == [
