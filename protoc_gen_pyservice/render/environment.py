@@ -6,7 +6,7 @@ from pathlib import Path
 
 import jinja2
 from protoc_gen_pyservice import __version__
-from protoc_gen_pyservice.render import filters
+from protoc_gen_pyservice.render import filters, layout
 
 
 def templates_dir() -> Path:
@@ -50,4 +50,6 @@ def environment() -> jinja2.Environment:
     env.filters["pyset"] = filters.pyset
     env.filters["field_access"] = filters.field_access
     env.filters["fit"] = filters.fit
+    env.filters["expression"] = layout.expression
+    env.filters["statement"] = layout.statement
     return env
