@@ -19,6 +19,9 @@ class Options(NamedTuple):
     service: bool = True
     client: bool = True
     validate: bool = True
+    # x_testing.py beside x_service.py: it imports the service and client modules, so files
+    # get one only when both are written.
+    testing: bool = True
 
 
 _ALLOWED = {
@@ -26,6 +29,7 @@ _ALLOWED = {
     "service": "true or false",
     "client": "true or false",
     "validate": "true or false",
+    "testing": "true or false",
 }
 
 
@@ -56,6 +60,7 @@ def parse_options(parameter: str) -> Options:
         service=_boolean("service", raw_values.get("service"), defaults.service),
         client=_boolean("client", raw_values.get("client"), defaults.client),
         validate=_boolean("validate", raw_values.get("validate"), defaults.validate),
+        testing=_boolean("testing", raw_values.get("testing"), defaults.testing),
     )
 
 

@@ -8,9 +8,15 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 from protoc_gen_pyservice.errors import GenerationError
 from protoc_gen_pyservice.model.build import ModelBuilder
+from protoc_gen_pyservice.model.examples import ExamplesPlanner
 from protoc_gen_pyservice.model.validation import ValidationPlanner
 from protoc_gen_pyservice.options import parse_options
-from protoc_gen_pyservice.render.outputs import RenderedFile, render_file
+from protoc_gen_pyservice.render.outputs import (
+    FilePlans,
+    RenderedFile,
+    render_file,
+    testing_enabled,
+)
 from protoc_gen_pyservice.response import error_response, files_response
 
 BUG_REPORT_HINT = (
@@ -44,10 +50,13 @@ def _generate(request: plugin_pb2.CodeGeneratorRequest) -> plugin_pb2.CodeGenera
     builder = ModelBuilder(request.proto_file, options)
     to_generate = sorted(set(request.file_to_generate))
     planner = ValidationPlanner(builder.model, frozenset(to_generate))
+    examples = ExamplesPlanner(planner) if testing_enabled(options) else None
     rendered: list[RenderedFile] = []
     for name in to_generate:
         model = builder.model(name)
-        rendered.extend(render_file(model, planner.plan(model), options, request.parameter))
+        testing = examples.plan(model) if examples is not None and model.services else None
+        plans = FilePlans(planner.plan(model), testing)
+        rendered.extend(render_file(model, plans, options, request.parameter))
     return files_response(rendered)
 
 

@@ -2,6 +2,7 @@
 
 import ast
 import builtins
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -39,7 +40,9 @@ def corpus_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def ours(out: Path) -> list[Path]:
     return sorted(
-        [*out.rglob("*_service.py"), *out.rglob("*_client.py"), *out.rglob("*_validate.py")]
+        path
+        for suffix in ("service", "client", "validate", "testing")
+        for path in out.rglob(f"*_{suffix}.py")
     )
 
 
@@ -58,11 +61,20 @@ def test_corpus_is_large_enough() -> None:
     assert len(PROTOS) >= 30
 
 
-def test_every_file_with_services_gets_a_service_and_client(corpus_out: Path) -> None:
+def test_every_file_with_services_gets_a_service_client_and_testing_module(
+    corpus_out: Path,
+) -> None:
     generated = {path.relative_to(corpus_out).as_posix() for path in ours(corpus_out)}
-    assert len(generated) >= 60
+    assert len(generated) >= 90
     assert "layout/my_service_service.py" in generated  # dashes become underscores
     assert "no_package_client.py" in generated
+    services = {
+        name.removesuffix("_service.py") for name in generated if name.endswith("_service.py")
+    }
+    testing = {
+        name.removesuffix("_testing.py") for name in generated if name.endswith("_testing.py")
+    }
+    assert services == testing
 
 
 def test_every_generated_module_imports(corpus_out: Path) -> None:
@@ -143,3 +155,22 @@ def test_generated_code_passes_mypy_strict(corpus_out: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout[-5000:]
+
+
+def test_testing_modules_hold_their_examples(corpus_out: Path) -> None:
+    """Every valid request passes its validators and every invalid case breaks exactly its
+    rule, in a process of their own (the corpus's modules would clash with the project's)."""
+    modules = [
+        path.relative_to(corpus_out).with_suffix("").as_posix().replace("/", ".")
+        for path in corpus_out.rglob("*_testing.py")
+    ]
+    assert len(modules) >= 30
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.examples_check", *modules],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": f"{corpus_out}{os.pathsep}{ROOT}", "PATH": ""},
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-5000:]

@@ -49,6 +49,7 @@ def test_success_advertises_features_and_editions() -> None:
     assert [f.name for f in response.file] == [
         "user/v1/user_client.py",
         "user/v1/user_service.py",
+        "user/v1/user_testing.py",
         "user/v1/user_validate.py",
     ]
 

@@ -313,6 +313,8 @@ class _FileBuilder:
             rules=rules.field_rules(raw_rules, field_element) if raw_rules is not None else None,
             doc=self._comments.doc(path) if path is not None else Doc(),
             deprecated=field.options.deprecated,
+            legacy_required=field.label == d.FieldDescriptorProto.LABEL_REQUIRED
+            or self._presence(field, message) == d.FeatureSet.LEGACY_REQUIRED,
         )
 
     def _has_presence(self, field: d.FieldDescriptorProto, message: d.DescriptorProto) -> bool:
@@ -327,13 +329,18 @@ class _FileBuilder:
             return True
         if syntax == "proto3":
             return False
-        presence = (
+        return self._presence(field, message) != d.FeatureSet.IMPLICIT
+
+    def _presence(self, field: d.FieldDescriptorProto, message: d.DescriptorProto) -> int:
+        """An editions field's resolved field_presence feature (unset outside editions)."""
+        if self._proto.syntax != "editions":
+            return d.FeatureSet.FIELD_PRESENCE_UNKNOWN
+        return (
             field.options.features.field_presence
             or message.options.features.field_presence
             or self._proto.options.features.field_presence
             or _EDITION_DEFAULT_PRESENCE
         )
-        return presence != d.FeatureSet.IMPLICIT
 
     def _enum(self, enum: d.EnumDescriptorProto, prefix: str, path: paths.Path) -> Enum:
         full_name = prefix + enum.name
@@ -348,7 +355,15 @@ class _FileBuilder:
                 for index, value in enumerate(enum.value)
             ),
             doc=self._comments.doc(path),
+            closed=self._closed(enum),
         )
+
+    def _closed(self, enum: d.EnumDescriptorProto) -> bool:
+        syntax = self._proto.syntax or "proto2"
+        if syntax != "editions":
+            return syntax == "proto2"
+        enum_type = enum.options.features.enum_type or self._proto.options.features.enum_type
+        return enum_type == d.FeatureSet.CLOSED
 
 
 def _kind(method: d.MethodDescriptorProto) -> Kind:

@@ -101,6 +101,8 @@ class Field(NamedTuple):
     rules: FieldRules | None
     doc: Doc
     deprecated: bool = False
+    # proto2 `required` or editions' LEGACY_REQUIRED: a message without it cannot be serialized.
+    legacy_required: bool = False
 
 
 class MapEntry(NamedTuple):
@@ -125,6 +127,7 @@ class Enum(NamedTuple):
     ref: TypeRef
     values: tuple[EnumValue, ...]
     doc: Doc
+    closed: bool = False  # proto2 or editions' CLOSED: a field cannot hold other numbers
 
 
 class Message(NamedTuple):

@@ -116,6 +116,8 @@ class ValidationPlanner:
         self._indexed: set[str] = set()
         self._has_rules: dict[str, bool] = {}
         self._functions: dict[str, dict[str, str]] = {}
+        self._plans: dict[str, ValidationPlan] = {}
+        self._message_plans: dict[str, tuple[MessagePlan, dict[str, Constant]]] = {}
 
     # Indexes over the model, built per file on first need.
 
@@ -178,6 +180,31 @@ class ValidationPlanner:
     # Plans
 
     def plan(self, file: File) -> ValidationPlan:
+        planned = self._plans.get(file.proto_path)
+        if planned is None:
+            planned = self._plans[file.proto_path] = self._plan(file)
+            constants = {constant.name: constant for constant in planned.constants}
+            for message in planned.messages:
+                self._message_plans[message.ref.proto_name] = (message, constants)
+        return planned
+
+    def message(self, ref: TypeRef) -> Message:
+        """The model of a message type of any file of the request."""
+        return self._message(ref)
+
+    def enum(self, ref: TypeRef) -> Enum:
+        self._index(ref.proto_file)
+        return self._enums[ref.proto_name]
+
+    def message_plan(self, ref: TypeRef) -> tuple[MessagePlan, dict[str, Constant]] | None:
+        """The checks of a message type with rules, and the constants they name; None for a
+        type without rules."""
+        if not self.has_rules(ref):
+            return None
+        self.plan(self._model_of(ref.proto_file))
+        return self._message_plans[ref.proto_name]
+
+    def _plan(self, file: File) -> ValidationPlan:
         self._index(file.proto_path)
         module = naming.output_module(file.proto_path, "validate")
         builder = _FileBuilder(self, file, module)
@@ -203,8 +230,7 @@ class ValidationPlanner:
         )
 
     def enum_numbers(self, ref: TypeRef) -> frozenset[int]:
-        self._index(ref.proto_file)
-        return frozenset(value.number for value in self._enums[ref.proto_name].values)
+        return frozenset(value.number for value in self.enum(ref).values)
 
 
 def _walk(messages: tuple[Message, ...]) -> Iterator[Message]:

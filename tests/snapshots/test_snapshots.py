@@ -23,6 +23,7 @@ def test_the_expected_files_are_generated() -> None:
     assert sorted(FILES) == [
         "user/v1/user_client.py",
         "user/v1/user_service.py",
+        "user/v1/user_testing.py",
         "user/v1/user_validate.py",
     ]
 

@@ -12,6 +12,12 @@ def test_all_options_parse() -> None:
     assert options == Options(default_timeout=2.5, service=False, client=True)
 
 
+def test_testing_is_on_by_default_and_can_be_turned_off() -> None:
+    assert Options().testing is True
+    assert parse_options("testing=False").testing is False
+    assert parse_options("testing=true") == Options()
+
+
 def test_timeout_none_disables_default_deadline() -> None:
     assert parse_options("default_timeout=none").default_timeout is None
 
@@ -19,7 +25,11 @@ def test_timeout_none_disables_default_deadline() -> None:
 @pytest.mark.parametrize(
     ("parameter", "fragment"),
     [
-        ("colour=blue", "unknown option; the options are: client, default_timeout, service"),
+        (
+            "colour=blue",
+            "unknown option; the options are: client, default_timeout, service, testing",
+        ),
+        ("testing=yes", "bad value 'yes'; expected true or false"),
         ("service", "needs a value: true or false"),
         ("service=maybe", "bad value 'maybe'; expected true or false"),
         ("default_timeout=-1", "bad value '-1'"),
