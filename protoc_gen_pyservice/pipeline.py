@@ -2,15 +2,18 @@
 
 import os
 import sys
+from collections.abc import Iterator, Sequence
 
+from google.protobuf import descriptor_pb2
 from google.protobuf.compiler import plugin_pb2
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 from protoc_gen_pyservice.errors import GenerationError
 from protoc_gen_pyservice.model.build import ModelBuilder
 from protoc_gen_pyservice.model.examples import ExamplesPlanner
+from protoc_gen_pyservice.model.nodes import File
 from protoc_gen_pyservice.model.validation import ValidationPlanner
-from protoc_gen_pyservice.options import parse_options
+from protoc_gen_pyservice.options import Options, parse_options
 from protoc_gen_pyservice.render.outputs import (
     FilePlans,
     RenderedFile,
@@ -47,17 +50,26 @@ def generate(request: plugin_pb2.CodeGeneratorRequest) -> plugin_pb2.CodeGenerat
 def _generate(request: plugin_pb2.CodeGeneratorRequest) -> plugin_pb2.CodeGeneratorResponse:
     options = parse_options(request.parameter)
     _check_request(request)
-    builder = ModelBuilder(request.proto_file, options)
     to_generate = sorted(set(request.file_to_generate))
-    planner = ValidationPlanner(builder.model, frozenset(to_generate))
-    examples = ExamplesPlanner(planner) if testing_enabled(options) else None
     rendered: list[RenderedFile] = []
-    for name in to_generate:
-        model = builder.model(name)
-        testing = examples.plan(model) if examples is not None and model.services else None
-        plans = FilePlans(planner.plan(model), testing)
+    for model, plans in planned_files(request.proto_file, to_generate, options):
         rendered.extend(render_file(model, plans, options, request.parameter))
     return files_response(rendered)
+
+
+def planned_files(
+    files: Sequence[descriptor_pb2.FileDescriptorProto], names: Sequence[str], options: Options
+) -> Iterator[tuple[File, FilePlans]]:
+    """The model of each file named in `names` (all of `files` in dependency order, imports
+    first) and what is planned for it: what the templates render, and `pyservice scaffold`
+    writes against."""
+    builder = ModelBuilder(files, options)
+    planner = ValidationPlanner(builder.model, frozenset(names))
+    examples = ExamplesPlanner(planner) if testing_enabled(options) else None
+    for name in names:
+        model = builder.model(name)
+        testing = examples.plan(model) if examples is not None and model.services else None
+        yield model, FilePlans(planner.plan(model), testing)
 
 
 def _find_non_utf8_string(request: plugin_pb2.CodeGeneratorRequest) -> str | None:

@@ -145,8 +145,58 @@ def test_stubs_are_written_beside_the_project_and_import_lint_and_type_check(
             check=False,
         )
         assert linted.returncode == 0, linted.stdout
-    typed = type_check(project, "services")
+    typed = type_check(project, "services", "tests")
     assert typed.returncode == 0, typed.stdout
+
+
+STREAM_STUB = """        return runtime.unimplemented_stream("/user.v1.UserService/StreamUserUpdates")
+"""
+STREAM_WRITTEN = """        yield user_pb2.UserUpdate(user=user_pb2.User(id="1"))
+        await asyncio.Event().wait()  # until the client cancels
+"""
+
+
+def run_tests(root: Path) -> str:
+    """The project's tests under pytest with no configuration at all: no pyproject settings,
+    no asyncio mode; only pytest-asyncio installed."""
+    result = subprocess.run(
+        [BIN / "pytest", "-c", os.devnull, "-p", "no:cacheprovider", "-v", "-rs", "tests"],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": f"gen{os.pathsep}."},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_the_scaffolded_tests_skip_stubs_and_check_validation_under_plain_pytest(
+    project: Path,
+) -> None:
+    scaffold(project)
+    assert type_check(project, "services", "tests").returncode == 0
+    output = run_tests(project)
+    for rpc in ("GetUser", "ListUsers", "CreateUser", "UpdateUser", "DeleteUser"):
+        assert f"{rpc} is still a stub: it answers UNIMPLEMENTED" in output
+    # Validation runs before the handler: the negative tests pass while it is a stub.
+    assert f"{TESTS}::test_get_user_rejects_invalid_requests[id-string.min_len] PASSED" in output
+    assert f"{TESTS}::test_stream_user_updates SKIPPED" in output
+
+    implementation = project / IMPLEMENTATION
+    text = implementation.read_text()
+    text = text.replace(GET_USER_STUB, GET_USER_WRITTEN).replace(STREAM_STUB, STREAM_WRITTEN)
+    text = text.replace("    def stream_user_updates(", "    async def stream_user_updates(")
+    text = text.replace(
+        "from __future__ import annotations\n",
+        "from __future__ import annotations\nimport asyncio\n",
+    )
+    implementation.write_text(text)
+    output = run_tests(project)
+    assert f"{TESTS}::test_get_user PASSED" in output
+    # The stream answers, is closed, and its handler is cancelled: the fixture finds no task
+    # left running.
+    assert f"{TESTS}::test_stream_user_updates PASSED" in output
 
 
 def test_a_proto_change_adds_stubs_and_tests_and_keeps_what_the_developer_wrote(
@@ -203,7 +253,7 @@ def test_a_proto_change_adds_stubs_and_tests_and_keeps_what_the_developer_wrote(
     assert snapshot(project) == after
     assert again.stdout.splitlines() == [f"    kept {IMPLEMENTATION}", f"    kept {TESTS}"]
     assert scaffold(project, "--dry-run").stdout == "nothing to change\n"
-    assert type_check(project, "services").returncode == 0
+    assert type_check(project, "services", "tests").returncode == 0
 
 
 def test_a_removed_rpc_is_reported_and_its_method_kept(project: Path) -> None:
@@ -289,3 +339,19 @@ def test_bad_settings_are_one_line(project: Path, setting: str, message: str) ->
     assert result.returncode == 1
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_no_test_module_without_a_generated_testing_module(project: Path) -> None:
+    template = project / "buf.gen.yaml"
+    template.write_text(
+        template.read_text().replace(
+            "    strategy: all\n", "    strategy: all\n    opt: testing=false\n"
+        )
+    )
+    assert pyservice(project, "generate").returncode == 0
+    assert not (project / "gen" / "user" / "v1" / "user_testing.py").exists()
+    result = scaffold(project)
+    assert result.stdout.splitlines() == [
+        "   wrote services/__init__.py",
+        f"   wrote {IMPLEMENTATION}",
+    ]

@@ -7,9 +7,9 @@ missing module is written; an existing one is updated in place (cli/merge.py) an
 overwritten. Nothing is remembered between runs: what to add is decided by what the module
 has, so a second run changes nothing.
 
-The folders come from `[tool.pyservice]` in pyproject.toml (`implementations`, `tests`), from
-the command line, or default to `src/<package>/services` (a src layout with one package) or
-`services`, and `tests`.
+The folders come from the command line, else from `[tool.pyservice]` in pyproject.toml
+(`implementations`, `tests`), else default to `src/<package>/services` (a src layout with one
+package) or `services`, and to `tests`.
 """
 
 import difflib
@@ -25,13 +25,15 @@ from typing import Any, NamedTuple
 import click
 import yaml
 from google.protobuf import descriptor_pb2
+from protoc_gen_pyservice import pipeline
 from protoc_gen_pyservice.cli import merge, project
 from protoc_gen_pyservice.errors import GenerationError
 from protoc_gen_pyservice.model import naming
-from protoc_gen_pyservice.model.build import ModelBuilder
+from protoc_gen_pyservice.model.examples import TestingPlan
 from protoc_gen_pyservice.model.nodes import File, Service
 from protoc_gen_pyservice.options import Options, parse_options
 from protoc_gen_pyservice.render import scaffold as render
+from protoc_gen_pyservice.render.outputs import FilePlans
 
 SETTINGS_KEYS = ("implementations", "tests")
 DEFAULT_TESTS = "tests"
@@ -113,6 +115,7 @@ class Target(NamedTuple):
 
     file: File
     service: Service
+    testing: TestingPlan | None  # of the file; None when no testing module is generated
     implementation: str  # path relative to the project root
     tests: str
     implementation_module: str  # the implementation's import name: services.user_service
@@ -121,22 +124,23 @@ class Target(NamedTuple):
 def targets(found: project.Project, buf: str, settings: Settings) -> list[Target]:
     """Every service with RPCs in the project's own protos, in file and declaration order."""
     services = [
-        (file, service)
-        for file in load_files(found, buf)
+        (file, plans.testing, service)
+        for file, plans in load_files(found, buf)
         for service in file.services
         if service.methods
     ]
-    stems = _module_stems([service for _, service in services])
+    stems = _module_stems([service for _, _, service in services])
     package = _import_name(settings.implementations)
     return [
         Target(
             file=file,
             service=service,
+            testing=testing,
             implementation=f"{settings.implementations}/{stem}.py",
             tests=f"{settings.tests}/test_{stem}.py",
             implementation_module=f"{package}.{stem}",
         )
-        for (file, service), stem in zip(services, stems, strict=True)
+        for (file, testing, service), stem in zip(services, stems, strict=True)
     ]
 
 
@@ -166,9 +170,10 @@ def _import_name(folder: str) -> str:
     return ".".join(parts)
 
 
-def load_files(found: project.Project, buf: str) -> list[File]:
-    """The models of the project's own proto files, built by `buf build` from the inputs of
-    buf.gen.yaml with the plugin options it gives protoc-gen-pyservice."""
+def load_files(found: project.Project, buf: str) -> list[tuple[File, FilePlans]]:
+    """The models and plans of the project's own proto files, as protoc-gen-pyservice makes
+    them from what `buf build` reads from the inputs of buf.gen.yaml, with the plugin options
+    it gives protoc-gen-pyservice."""
     template = _template(found.template)
     options = _plugin_options(found.template, template)
     everything: dict[str, descriptor_pb2.FileDescriptorProto] = {}
@@ -185,8 +190,7 @@ def load_files(found: project.Project, buf: str) -> list[File]:
             )
             own.extend(file.name for file in own_set.file if file.name not in own)
     try:
-        builder = ModelBuilder(list(everything.values()), options)
-        return [builder.model(name) for name in own]
+        return list(pipeline.planned_files(list(everything.values()), own, options))
     except GenerationError as error:
         raise ScaffoldError(str(error)) from None
 
@@ -268,7 +272,11 @@ def plan(found: project.Project, buf: str, settings: Settings) -> list[Planned]:
         planned.append(
             _planned(found.root, target.implementation, implementation, update_implementation)
         )
-        tests = render.test_module(target.file, target.service, target.implementation_module)
+        if target.testing is None:
+            continue  # no x_testing module for the tests to use
+        tests = render.test_module(
+            target.file, target.service, target.testing, target.implementation_module
+        )
         update_tests = functools.partial(
             merge.update_tests,
             fresh=tests.text,

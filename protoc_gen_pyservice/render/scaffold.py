@@ -9,7 +9,8 @@ it reads what to add from these renderings and from `Rendered.groups`.
 from typing import NamedTuple
 
 from protoc_gen_pyservice.model import naming
-from protoc_gen_pyservice.model.nodes import Doc, File, Method, Service, TypeRef
+from protoc_gen_pyservice.model.examples import RequestExamples, TestingPlan
+from protoc_gen_pyservice.model.nodes import Doc, File, Method, Service
 from protoc_gen_pyservice.render import views
 from protoc_gen_pyservice.render.environment import environment
 from protoc_gen_pyservice.render.imports import ImportBlock, ImportTracker, resolved
@@ -99,28 +100,37 @@ def implementation_module(file: File, service: Service) -> Rendered:
     return Rendered(text, tuple(Group(m.name, (m.servicer_name,)) for m in service.methods))
 
 
-def test_module(file: File, service: Service, implementation_module_name: str) -> Rendered:
-    """The pytest module of `service`'s implementation, written against the generated
-    `_testing` module's fixtures, valid requests and invalid cases."""
+def test_module(
+    file: File, service: Service, testing: TestingPlan, implementation_module_name: str
+) -> Rendered:
+    """The pytest module of `service`'s implementation, written against the fixture, valid
+    requests and invalid cases `testing` plans for the file's generated `_testing` module."""
     testing_module = naming.output_module(file.proto_path, "testing")
     client_module = naming.output_module(file.proto_path, "client")
     class_name = implementation_class(service)
+    (fixture,) = (
+        s.fixture_function for s in testing.services if s.service.full_name == service.full_name
+    )
+    examples = {request.ref.proto_name: request for request in testing.requests}
 
     def build(names: ImportTracker) -> TestModuleView:
         testing_support = _module(names, testing_module)
-        rpcs = tuple(_rpc_test(method, testing_support, names) for method in service.methods)
+        rpcs = tuple(
+            _rpc_test(method, examples[method.request.proto_name], testing_support, names)
+            for method in service.methods
+        )
         streams = any(method.kind.server_streaming for method in service.methods)
         return TestModuleView(
             service=service,
             rpcs=rpcs,
             client=f"{_module(names, client_module)}.{service.client_class}",
-            client_fixture=(f"{testing_support}.{naming.snake_case(service.name)}_client_fixture"),
+            client_fixture=f"{testing_support}.{fixture}",
             implementation=class_name,
             first_party=(f"from {implementation_module_name} import {class_name}",),
             runtime=names.third_party("protoc_gen_pyservice", "runtime"),
             testing=names.third_party("protoc_gen_pyservice.runtime", "testing"),
             pytest=names.third_party("pytest"),
-            async_generator=(names.stdlib("collections.abc", "AsyncGenerator") if streams else ""),
+            async_generator=names.stdlib("collections.abc", "AsyncGenerator") if streams else "",
         )
 
     view, imports = resolved(build)
@@ -145,9 +155,10 @@ def test_module(file: File, service: Service, implementation_module_name: str) -
 STREAM_DEADLINE = 5
 
 
-def _rpc_test(method: Method, testing_support: str, names: ImportTracker) -> RpcTestView:
+def _rpc_test(
+    method: Method, examples: RequestExamples, testing_support: str, names: ImportTracker
+) -> RpcTestView:
     test = f"test_{naming.snake_case(method.name)}"
-    builder = _builder_stem(method.request)
 
     def arguments(request: str) -> tuple[str, ...]:
         sent = f"iter([{request}])" if method.kind.client_streaming else request
@@ -161,16 +172,10 @@ def _rpc_test(method: Method, testing_support: str, names: ImportTracker) -> Rpc
         negative_test=f"{test}_rejects_invalid_requests" if method.validate_request else "",
         request=names.annotation(method.request),
         response=names.type(method.response),
-        invalid_cases=f"{testing_support}.INVALID_{builder.upper()}",
-        valid_arguments=arguments(f"{testing_support}.valid_{builder}()"),
+        invalid_cases=f"{testing_support}.{examples.cases_name}",
+        valid_arguments=arguments(f"{testing_support}.{examples.builder}()"),
         invalid_arguments=arguments("case.build()"),
     )
-
-
-def _builder_stem(request: TypeRef) -> str:
-    """`valid_<stem>` and `INVALID_<STEM>` of the generated testing module name a request type:
-    GetUserRequest -> get_user_request, google.protobuf.Empty -> empty."""
-    return naming.snake_case(request.qualname.replace(".", "_"))
 
 
 def _module(names: ImportTracker, module: str) -> str:
