@@ -37,6 +37,45 @@ message BanUserRequest {
 """
 
 
+CLIENT_STREAMS = """
+  // Create many users.
+  rpc ImportUsers(stream CreateUserRequest) returns (ImportUsersResponse);
+
+  // Look users up as their ids arrive.
+  rpc LookUp(stream GetUserRequest) returns (stream GetUserResponse);
+"""
+CLIENT_STREAMS_RESPONSE = """
+// Response of UserService.ImportUsers.
+message ImportUsersResponse {
+  int32 count = 1;
+}
+"""
+# Stubs and what replaces them, for each kind of RPC.
+IMPLEMENTED = (
+    (GET_USER_STUB, GET_USER_WRITTEN),
+    (
+        'return runtime.unimplemented_stream("/user.v1.UserService/StreamUserUpdates")\n',
+        'yield user_pb2.UserUpdate(user=user_pb2.User(id="1"))\n'
+        "        await asyncio.Event().wait()  # until the client cancels\n",
+    ),
+    (
+        'raise runtime.unimplemented("/user.v1.UserService/ImportUsers")\n',
+        "return user_pb2.ImportUsersResponse(count=len([r async for r in request_iterator]))\n",
+    ),
+    (
+        'return runtime.unimplemented_stream("/user.v1.UserService/LookUp")\n',
+        "async for request in request_iterator:\n"
+        "            yield user_pb2.GetUserResponse(user=user_pb2.User(id=request.id))\n",
+    ),
+    ("    def stream_user_updates(", "    async def stream_user_updates("),
+    ("    def look_up(", "    async def look_up("),
+    (
+        "from __future__ import annotations\n",
+        "from __future__ import annotations\nimport asyncio\n",
+    ),
+)
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """A project made by `pyservice init`, with user.v1 and common.v1 generated."""
@@ -86,22 +125,33 @@ def methods(source: str, class_name: str) -> dict[str, str]:
     }
 
 
-def type_check(root: Path, *paths: str) -> subprocess.CompletedProcess[str]:
-    """mypy --strict with the project's own settings; the runtime package from this checkout
-    (an editable install hides it from mypy)."""
+def lint_and_type_check(root: Path) -> None:
+    """The scaffolded modules pass ruff's default rules, this repository's stricter ones, and
+    mypy --strict with the project's own settings (the runtime package from this checkout:
+    an editable install hides it from mypy)."""
+    for config in (["--isolated"], ["--config", str(ROOT / "pyproject.toml")]):
+        linted = subprocess.run(
+            [BIN / "ruff", "check", *config, "services", "tests"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert linted.returncode == 0, linted.stdout
     packages = root.parent / "typed-packages"
     packages.mkdir(exist_ok=True)
     link = packages / "protoc_gen_pyservice"
     if not link.exists():
         link.symlink_to(ROOT / "protoc_gen_pyservice")
-    return subprocess.run(
-        [BIN / "mypy", "--strict", *paths],
+    typed = subprocess.run(
+        [BIN / "mypy", "--strict", "services", "tests"],
         cwd=root,
         env={**os.environ, "MYPYPATH": str(packages)},
         capture_output=True,
         text=True,
         check=False,
     )
+    assert typed.returncode == 0, typed.stdout
 
 
 def test_stubs_are_written_beside_the_project_and_import_lint_and_type_check(
@@ -136,24 +186,7 @@ def test_stubs_are_written_beside_the_project_and_import_lint_and_type_check(
         check=False,
     )
     assert imported.returncode == 0, imported.stderr
-    for config in (["--isolated"], ["--config", str(ROOT / "pyproject.toml")]):
-        linted = subprocess.run(
-            [BIN / "ruff", "check", *config, "services", "tests"],
-            cwd=project,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        assert linted.returncode == 0, linted.stdout
-    typed = type_check(project, "services", "tests")
-    assert typed.returncode == 0, typed.stdout
-
-
-STREAM_STUB = """        return runtime.unimplemented_stream("/user.v1.UserService/StreamUserUpdates")
-"""
-STREAM_WRITTEN = """        yield user_pb2.UserUpdate(user=user_pb2.User(id="1"))
-        await asyncio.Event().wait()  # until the client cancels
-"""
+    lint_and_type_check(project)
 
 
 def run_tests(root: Path) -> str:
@@ -174,26 +207,34 @@ def run_tests(root: Path) -> str:
 def test_the_scaffolded_tests_skip_stubs_and_check_validation_under_plain_pytest(
     project: Path,
 ) -> None:
+    edit_proto(
+        project,
+        "rpc StreamUserUpdates(",
+        CLIENT_STREAMS.lstrip("\n") + "\n  rpc StreamUserUpdates(",
+    )
+    (project / "proto" / "user" / "v1" / "user.proto").open("a").write(CLIENT_STREAMS_RESPONSE)
+    assert pyservice(project, "generate").returncode == 0
     scaffold(project)
-    assert type_check(project, "services", "tests").returncode == 0
+    lint_and_type_check(project)
     output = run_tests(project)
-    for rpc in ("GetUser", "ListUsers", "CreateUser", "UpdateUser", "DeleteUser"):
+    for rpc in ("GetUser", "ListUsers", "CreateUser", "UpdateUser", "DeleteUser", "LookUp"):
         assert f"{rpc} is still a stub: it answers UNIMPLEMENTED" in output
-    # Validation runs before the handler: the negative tests pass while it is a stub.
+    # Validation runs before a unary or server-streaming handler: those negative tests pass
+    # while it is a stub; a client stream's requests are checked as its handler reads them.
     assert f"{TESTS}::test_get_user_rejects_invalid_requests[id-string.min_len] PASSED" in output
     assert f"{TESTS}::test_stream_user_updates SKIPPED" in output
+    invalid_import = "test_import_users_rejects_invalid_requests[email-string.email]"
+    assert f"{TESTS}::{invalid_import} SKIPPED" in output
 
     implementation = project / IMPLEMENTATION
     text = implementation.read_text()
-    text = text.replace(GET_USER_STUB, GET_USER_WRITTEN).replace(STREAM_STUB, STREAM_WRITTEN)
-    text = text.replace("    def stream_user_updates(", "    async def stream_user_updates(")
-    text = text.replace(
-        "from __future__ import annotations\n",
-        "from __future__ import annotations\nimport asyncio\n",
-    )
+    for stub, written in IMPLEMENTED:
+        assert stub in text
+        text = text.replace(stub, written)
     implementation.write_text(text)
     output = run_tests(project)
-    assert f"{TESTS}::test_get_user PASSED" in output
+    for test in ("test_get_user", "test_import_users", "test_look_up", invalid_import):
+        assert f"{TESTS}::{test} PASSED" in output
     # The stream answers, is closed, and its handler is cancelled: the fixture finds no task
     # left running.
     assert f"{TESTS}::test_stream_user_updates PASSED" in output
@@ -253,7 +294,7 @@ def test_a_proto_change_adds_stubs_and_tests_and_keeps_what_the_developer_wrote(
     assert snapshot(project) == after
     assert again.stdout.splitlines() == [f"    kept {IMPLEMENTATION}", f"    kept {TESTS}"]
     assert scaffold(project, "--dry-run").stdout == "nothing to change\n"
-    assert type_check(project, "services", "tests").returncode == 0
+    lint_and_type_check(project)
 
 
 def test_a_removed_rpc_is_reported_and_its_method_kept(project: Path) -> None:
