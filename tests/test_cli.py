@@ -188,6 +188,7 @@ def test_init_writes_a_project_buf_generate_works_in(user_project: Path) -> None
         "gen/library/v1/library_pb2.py",
         "gen/library/v1/library_pb2.pyi",
         "gen/library/v1/library_service.py",
+        "gen/library/v1/library_testing.py",
         "gen/library/v1/library_validate.py",
         "proto/library/v1/library.proto",
         "pyproject.toml",

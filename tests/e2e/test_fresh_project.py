@@ -307,6 +307,7 @@ def test_init_and_generate_write_only_the_projects_own_code(project: Path) -> No
         "shop/v1/shop_pb2.py",
         "shop/v1/shop_pb2.pyi",
         "shop/v1/shop_service.py",
+        "shop/v1/shop_testing.py",
         "shop/v1/shop_validate.py",
     ]
 
