@@ -396,3 +396,29 @@ def test_tests_of_a_new_rpc_are_added_and_edited_tests_kept() -> None:
         "from services.shop import Shop\n"
     )
     assert merge.update_tests(merged.text, FRESH_TESTS, TEST_GROUPS, ["services"]).changes == ()
+
+
+def test_dropping_one_name_of_an_import_keeps_the_others() -> None:
+    written = WRITTEN.replace(
+        "from shop.v1 import shop_pb2, shop_service\n",
+        "from shop.v1 import old_pb2, shop_pb2, shop_service\n",
+    ).replace("request: shop_pb2.GetItemRequest", "request: old_pb2.Query")
+    merged = merge.update_implementation(written, FRESH, GROUPS[:1], BASE)
+    assert merged.text == WRITTEN
+
+
+def test_a_name_joining_a_long_import_is_laid_out_one_a_line() -> None:
+    long_module = "shop.v1.a_rather_long_package_name_for_the_shop_service_to_live_in"
+    fresh = FRESH.replace("shop_pb2.Item]", "shop_types.Item]").replace(
+        "from shop.v1 import shop_pb2, shop_service\n",
+        f"from {long_module} import shop_pb2, shop_service, shop_types\n",
+    )
+    written = WRITTEN.replace(
+        "from shop.v1 import shop_pb2, shop_service\n",
+        f"from {long_module} import shop_pb2, shop_service\n",
+    )
+    merged = merge.update_implementation(written, fresh, GROUPS[:1], BASE)
+    assert (
+        f"from {long_module} import (\n    shop_pb2,\n    shop_service,\n    shop_types,\n)\n"
+        in merged.text
+    )
