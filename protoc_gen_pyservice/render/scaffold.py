@@ -18,6 +18,9 @@ from protoc_gen_pyservice.render.imports import ImportBlock, ImportTracker, reso
 # The class attribute listing the RPCs (proto names) a class leaves unimplemented on purpose:
 # scaffold adds no stub for them and `pyservice check` does not ask for them.
 UNIMPLEMENTED_ATTRIBUTE = "UNIMPLEMENTED_RPCS"
+# The deadline, in seconds, of the calls scaffolded tests make on response streams: a stream
+# that sends nothing fails its test rather than hanging it.
+STREAM_DEADLINE = 5
 
 
 class Group(NamedTuple):
@@ -149,10 +152,6 @@ def test_module(
             for rpc in view.rpcs
         ),
     )
-
-
-# Seconds a test waits on a response stream.
-STREAM_DEADLINE = 5
 
 
 def _rpc_test(
