@@ -223,7 +223,7 @@ def test_init_never_overwrites_and_extends_pyproject(tmp_path: Path) -> None:
         '[project]\nname = "shop"\n\n[tool.mypy]\nstrict = false  # on purpose\n'
     )
     assert 'mypy_path = "gen"' in pyproject
-    assert 'pythonpath = ["gen"]' in pyproject
+    assert 'pythonpath = ["gen", "."]' in pyproject
     assert "kept your tool.mypy.strict: --force replaces them" in result.stdout
     again = pyservice(tmp_path, "init")
     assert again.returncode == 0

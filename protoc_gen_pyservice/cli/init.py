@@ -160,7 +160,9 @@ def mypy_settings(layout: Layout) -> dict[str, object]:
 
 
 def pytest_settings(layout: Layout) -> dict[str, object]:
-    return {"pythonpath": [layout.out_dir]}
+    # The project root too: scaffolded tests import the implementations from it. The loop
+    # scope is pytest-asyncio's own default, said so it stops warning that it is unset.
+    return {"pythonpath": [layout.out_dir, "."], "asyncio_default_fixture_loop_scope": "function"}
 
 
 def ruff_settings(layout: Layout) -> dict[str, object]:

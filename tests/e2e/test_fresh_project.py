@@ -282,6 +282,8 @@ def fresh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fresh]:
         f"protoc-gen-pyservice[{readme_install_extras()}] @ {wheel.as_uri()}",
         "ruff",
         "mypy",
+        "pytest",  # for the scaffolded tests, which need pytest and pytest-asyncio only
+        "pytest-asyncio",
     )
     yield environment
 
@@ -385,6 +387,39 @@ def test_a_server_and_client_on_the_generated_code(fresh: Fresh, project: Path) 
     assert result.stdout.splitlines() == APP_OUTPUT
     assert "shop.v1.ShopService: 1 of 5 RPCs not implemented" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_scaffolded_implementation_and_tests_run_under_plain_pytest(
+    fresh: Fresh, project: Path
+) -> None:
+    scaffold = fresh.run(project, "pyservice", "scaffold")
+    assert "services/shop_service.py" in scaffold.stdout + scaffold.stderr
+    implementation = project / "services" / "shop_service.py"
+    assert "class ShopService(shop_service.ShopServiceBase):" in implementation.read_text()
+    pytest_run = ["python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"]
+    stubs = fresh.run(project, *pytest_run, check=False)
+    assert stubs.returncode == 0, stubs.stdout
+    assert " failed" not in stubs.stdout
+    assert re.search(r"\d+ passed", stubs.stdout), stubs.stdout  # the negative cases
+    assert re.search(r"\d+ skipped", stubs.stdout), stubs.stdout  # stubs still UNIMPLEMENTED
+    assert "Warning" not in stubs.stdout, stubs.stdout
+
+    # The developer writes GetItem; its test stops skipping and passes.
+    stub_body = 'raise runtime.unimplemented("/shop.v1.ShopService/GetItem")'
+    source = implementation.read_text()
+    assert stub_body in source
+    implementation.write_text(
+        source.replace(
+            stub_body, "return shop_pb2.GetItemResponse(item=shop_pb2.Item(id=request.id))"
+        )
+    )
+    written = fresh.run(project, *pytest_run, "-k", "test_get_item", "-rs", check=False)
+    assert written.returncode == 0, written.stdout
+    assert "skipped" not in written.stdout, written.stdout
+    assert fresh.run(project, "pyservice", "scaffold").stdout.count("wrote") == 0
+    assert fresh.run(project, "ruff", "check", ".", check=False).returncode == 0
+    typed = fresh.run(project, "mypy", ".", check=False)
+    assert typed.returncode == 0, typed.stdout
 
 
 def test_check_passes_then_names_each_kind_of_drift(fresh: Fresh, project: Path) -> None:
