@@ -164,14 +164,6 @@ def test_stubs_are_written_beside_the_project_and_import_lint_and_type_check(
         f"   wrote {TESTS}",
     ]
     assert "note:" not in result.stdout  # init put the project root on pytest's path
-    pyproject = project / "pyproject.toml"
-    pyproject.write_text(
-        pyproject.read_text().replace('pythonpath = ["gen", "."]', 'pythonpath = ["gen"]')
-    )
-    assert 'add "." to pythonpath in [tool.pytest.ini_options]' in scaffold(project).stdout
-    pyproject.write_text(
-        pyproject.read_text().replace('pythonpath = ["gen"]', 'pythonpath = ["gen", "."]')
-    )
     implementation = (project / IMPLEMENTATION).read_text()
     base = (project / "gen" / "user" / "v1" / "user_service.py").read_text()
     # Each stub is the base class's method: signature, docstring and body.
