@@ -32,12 +32,18 @@ MiB = 1024 * 1024
 # Keepalive the source document's clients can live with: they ping every 10 s (Go) or 30 s
 # (Node) even without calls, so the server must accept pings 5 s apart without calls rather
 # than answer them with GOAWAY (too_many_pings); it pings idle clients itself every 30 s.
+# The C-core name of that minimum is "grpc.http2.min_ping_interval_without_data_ms"
+# (GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS): grpc ignores names it does not
+# know, and under its 5 min default an idle stream pinged every 30 s got GOAWAY after minutes.
+# Pings closer than 5 s still count as strikes (GOAWAY after the third, grpc's default).
+# grpc 1.85 waits ping_timeout_ms (default 1 min) for a keepalive ping's ack, not
+# keepalive_timeout_ms: both are 10 s, so a dead client is let go 40 s after it went quiet.
 KEEPALIVE_OPTIONS: tuple[tuple[str, int], ...] = (
     ("grpc.keepalive_time_ms", 30_000),
     ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.http2.ping_timeout_ms", 10_000),
     ("grpc.keepalive_permit_without_calls", 1),
-    ("grpc.http2.min_recv_ping_interval_without_data_ms", 5_000),
-    ("grpc.http2.max_pings_without_data", 0),
+    ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
     ("grpc.max_connection_idle_ms", 5 * 60_000),
 )
 
@@ -93,6 +99,7 @@ class ServerSettings:
     metrics_host: str = "127.0.0.1"
     errors: ErrorMap = NO_ERROR_MAP
     interceptors: InterceptorSettings = field(default_factory=InterceptorSettings)
+    # More grpc server options; one the builder also sets takes the value given here.
     extra_options: Sequence[tuple[str, Any]] = ()
 
 
@@ -159,12 +166,13 @@ def build_server(registrations: Iterable[Registration], settings: ServerSettings
     interceptors = interceptors_from(settings.interceptors)
     # Always a chain, even of no hooks: it is what finishes every call and ends streams.
     chain = InterceptorChain(interceptors)
+    # grpc takes the first of options given twice: the caller's extra options come first.
     options: list[tuple[str, Any]] = [
+        *settings.extra_options,
         *KEEPALIVE_OPTIONS,
         *TRANSPORT_OPTIONS,
         ("grpc.max_receive_message_length", settings.max_message_bytes),
         ("grpc.max_send_message_length", settings.max_message_bytes),
-        *settings.extra_options,
     ]
     server = grpc.aio.server(interceptors=[chain], options=options)
     for register, servicer in registrations:
