@@ -10,8 +10,9 @@ Judges are keyed by the runtime function a check names (`is_email`, `is_uri`, ..
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from protoc_gen_pyservice.model.plan import Literal
 
@@ -172,3 +173,42 @@ BREAKERS: dict[str, tuple[str, ...]] = {
     "is_header_value": ("not\na header",),
     "is_ip_bytes": ("\x00",),
 }
+
+# What to vary in a value of each format to make more of them: the characters that may
+# change (every other character stays), and whether to start from the value's end (the last
+# part of an address or uuid) rather than its start (the first label of a name).
+_HEX = "0123456789abcdef"
+_NAME = "abcdefghijklmnopqrstuvwxyz0123456789"
+_VARIED: dict[str, tuple[str, bool]] = {
+    "is_uuid": (_HEX, True),
+    "is_ipv4": ("0123456789", True),
+    "is_ipv6": (_HEX, True),
+    "is_ip": (_HEX, True),
+    "is_ip_bytes": ("".join(map(chr, range(256))), True),
+}
+# At most this many variants of one value are tried: enough for hundreds of distinct items.
+VARIANT_LIMIT = 4000
+
+
+def variants(function: str | None, value: str) -> Iterator[str]:
+    """Strings like `value` with one, then two of its characters changed to others of the
+    alphabet the format `function` (None: no format) varies; the caller checks each."""
+    alphabet, from_end = _VARIED.get(function or "", (_NAME, False))
+    positions = [index for index, char in enumerate(value) if char in alphabet]
+    if from_end:
+        positions.reverse()
+    found = itertools.chain.from_iterable(
+        _changed(value, chosen, alphabet)
+        for size in (1, 2)
+        for chosen in itertools.combinations(positions, size)
+    )
+    return itertools.islice(found, VARIANT_LIMIT)
+
+
+def _changed(value: str, positions: tuple[int, ...], alphabet: str) -> Iterator[str]:
+    choices = [[char for char in alphabet if char != value[index]] for index in positions]
+    for replacement in itertools.product(*choices):
+        chars = list(value)
+        for index, char in zip(positions, replacement, strict=True):
+            chars[index] = char
+        yield "".join(chars)

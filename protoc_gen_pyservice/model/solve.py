@@ -281,10 +281,15 @@ class Values:
         return (undefined, not math.isfinite(value), not whole, abs(value), value < 0)
 
     def _more(self, found: list[Value]) -> Iterator[Value]:
-        """Further distinct passing values, grown from the last one found."""
+        """Further distinct passing values, grown from the last one found, then varied from
+        each one found."""
         if not found or isinstance(found[-1], bool | FromNow):
             return
-        for value in self._grown(found[-1]):
+        grown = self._grown(found[-1])
+        if isinstance(found[-1], str | bytes):
+            varied = (self._varied(start) for start in reversed(found))
+            grown = itertools.chain(grown, *varied)
+        for value in grown:
             if value not in found and self._outcomes(value) == (True,) * len(self.checks):
                 yield value
 
@@ -304,6 +309,16 @@ class Values:
             value = self._representable(start + attempt * step, isinstance(start, float))
             if value is not None:
                 yield value
+
+    def _varied(self, start: str | bytes) -> Iterator[Value]:
+        """Values like `start` with characters changed: padding never makes another uuid or
+        address, nor a longer value within a maximum length."""
+        from protoc_gen_pyservice.model import formats
+
+        function = next((c.function for c in self.checks if c.kind is CheckKind.FORMAT), None)
+        text = start.decode("latin-1") if isinstance(start, bytes) else start
+        for varied in formats.variants(function, text):
+            yield varied.encode("latin-1") if isinstance(start, bytes) else varied
 
 
 _LENGTHS: dict[CheckKind, Callable[[int, Any], bool]] = {

@@ -16,6 +16,8 @@ from hypothesis import strategies as st
 from protoc_gen_pyservice import runtime
 from protoc_gen_pyservice.model import examples, formats
 from protoc_gen_pyservice.model.patterns import PatternShape
+from protoc_gen_pyservice.model.plan import Check, CheckKind
+from protoc_gen_pyservice.model.solve import Domain, Values
 from protoc_gen_pyservice.runtime import testing, validation
 
 from tests.conftest import PROJECT_INCLUDES, WKT_INCLUDE
@@ -129,6 +131,25 @@ def test_seeds_pass_and_breakers_fail_their_format(function: str) -> None:
         value = text.encode("latin-1") if function == "is_ip_bytes" else text
         assert judge(value, None) is False
         assert not getattr(validation, function)(value, *arguments)
+
+
+@pytest.mark.parametrize("function", sorted(formats.JUDGES))
+@pytest.mark.parametrize("longest", [False, True])
+def test_each_format_gives_many_distinct_values(function: str, longest: bool) -> None:
+    """Enough for `unique` with `min_items`: padding never makes another uuid or address,
+    so values are varied within the format, and within a maximum length (`longest`)."""
+    family = "bytes" if function == "is_ip_bytes" else "string"
+    strict: Any = True if function.startswith("is_header") else None
+    checks = [Check(CheckKind.FORMAT, "string.format", "", arg=strict, function=function)]
+    if longest:
+        size = max(len(seed) for seed in formats.SEEDS[function])
+        checks.append(Check(CheckKind.LEN_GT, "string.max_len", "", arg=size))
+    found = Values(Domain(family), tuple(checks), {}, ignore_empty=False).passing(50, filled=True)
+    assert found is not None and len(set(found)) == 50
+    arguments: Any = (True,) if strict else ()
+    for value in found:
+        assert getattr(validation, function)(value, *arguments), value
+        assert not longest or len(value) <= checks[-1].arg  # type: ignore[operator]
 
 
 @pytest.mark.parametrize("key", ["k", 'a"b\\c', "", 7, -3, True, False])
@@ -268,6 +289,38 @@ service S { rpc Ping(google.protobuf.Empty) returns (google.protobuf.Timestamp);
     assert runtime.collect_violations(module.valid_empty()) == []
 
 
+def test_unique_items_of_every_format(tmp_path: Path) -> None:
+    formats_used = ["uuid", "ipv4", "ipv6", "ip", "email", "hostname", "uri", "uri_ref", "address"]
+    fields = "\n".join(
+        f"  repeated string {name} = {number} [(validate.rules).repeated = "
+        f"{{unique: true, min_items: {2 + number % 4}, max_items: 9, "
+        f"items: {{string: {{{name}: true, max_len: 40}}}}}}];"
+        for number, name in enumerate(formats_used, 1)
+    )
+    module = build(
+        tmp_path,
+        f"""
+message Lists {{
+{fields}
+  map<string, string> ids = 20 [(validate.rules).map = {{
+    min_pairs: 3, keys: {{string: {{uuid: true}}}}, values: {{string: {{ipv4: true}}}}
+  }}];
+  repeated bytes hosts = 21 [(validate.rules).repeated = {{
+    unique: true, min_items: 3, items: {{bytes: {{ip: true}}}}
+  }}];
+}}
+service S {{ rpc Call(Lists) returns (Lists); }}
+""",
+    )
+    valid = module.valid_lists()
+    assert len(valid.uuid) == 3 and len(set(valid.uuid)) == 3
+    assert len(valid.ipv4) == 4 and len(valid.ids) == 3
+    assert problems(module) == []
+    # Only the length no value of these formats reaches.
+    skipped = [(s.field_path, s.rule_id) for s in module.SKIPPED_CASES]
+    assert skipped == [(f"{name}[]", "string.max_len") for name in ("uuid", "ipv4", "ipv6", "ip")]
+
+
 # Random rule sets: whatever combination a proto declares, the examples hold.
 
 _TEXT_OPTIONAL = {
@@ -315,6 +368,16 @@ def _number_rules(draw: st.DrawFn) -> dict[str, Any]:
     return rules
 
 
+@st.composite
+def _list_rules(draw: st.DrawFn) -> dict[str, Any]:
+    """`unique` with up to 12 items at least, the most common wish for lists of ids."""
+    rules: dict[str, Any] = {"unique": draw(st.sampled_from(["true", "false"]))}
+    rules["min_items"] = draw(st.integers(0, 12))
+    if draw(st.booleans()):
+        rules["max_items"] = rules["min_items"] + draw(st.integers(0, 3))
+    return rules
+
+
 def _rules_text(rules: dict[str, Any]) -> str:
     def rule(name: str, value: Any) -> str:
         if name == "format":  # one of the `well_known` oneof
@@ -332,20 +395,23 @@ def _rules_text(rules: dict[str, Any]) -> str:
 @given(
     text=st.lists(_string_rules(), min_size=1, max_size=3),
     numbers=st.lists(_number_rules(), max_size=2),
-    repeated=st.booleans(),
+    repeated=st.none() | _list_rules(),
 )
 def test_random_rule_sets(
     tmp_path_factory: pytest.TempPathFactory,
     text: list[dict[str, Any]],
     numbers: list[dict[str, Any]],
-    repeated: bool,
+    repeated: dict[str, Any] | None,
 ) -> None:
     fields = [
-        f"{'repeated ' if repeated and index == 0 else ''}string s{index} = {index + 1} "
-        f"[(validate.rules).{'repeated.items.' if repeated and index == 0 else ''}string = "
-        f"{{{_rules_text(rules)}}}];"
+        f"string s{index} = {index + 1} [(validate.rules).string = {{{_rules_text(rules)}}}];"
         for index, rules in enumerate(text)
     ]
+    if repeated is not None:  # the first string rules on items of a list
+        fields[0] = (
+            f"repeated string s0 = 1 [(validate.rules).repeated = {{{_rules_text(repeated)}, "
+            f"items: {{string: {{{_rules_text(text[0])}}}}}}}];"
+        )
     fields += [
         f"int64 n{index} = {index + 10} [(validate.rules).int64 = {{{_rules_text(rules)}}}];"
         for index, rules in enumerate(numbers)
