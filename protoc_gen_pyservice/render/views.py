@@ -169,6 +169,11 @@ class TestingModuleView(NamedTuple):
     runtime: str
 
 
+# Field names a message constructor cannot take as keywords, even unpacked from a dict:
+# protobuf's pure-Python constructor is `__init__(self, **kwargs)`.
+_NOT_KEYWORDS = frozenset({"self"})
+
+
 class _ValueCode:
     """Example values and changes as expressions and statements, names resolved."""
 
@@ -207,18 +212,27 @@ class _ValueCode:
         arguments: list[tuple[str, layout.Expression]] = [
             (field.name, self.value(field.value))
             for field in value.fields
-            if not naming.is_keyword(field.name)
+            if not naming.is_keyword(field.name) and field.name not in _NOT_KEYWORDS
         ]
         # Fields named like keywords can only be passed unpacked from a dict.
         keywords = tuple(
             (layout.Value(field.name), self.value(field.value))
             for field in value.fields
-            if naming.is_keyword(field.name)
+            if naming.is_keyword(field.name) and field.name not in _NOT_KEYWORDS
         )
         if keywords:
             unpacked = _call_of(f"{self._testing}.keyword_fields", layout.DictOf(keywords))
             arguments.append(("**", unpacked))
-        return layout.Call(self._names.type(value.ref), tuple(arguments))
+        built = layout.Call(self._names.type(value.ref), tuple(arguments))
+        # Nor unpacked: set on the message once it is built.
+        later = tuple(
+            (layout.Value(field.name), self.value(field.value))
+            for field in value.fields
+            if field.name in _NOT_KEYWORDS
+        )
+        if later:
+            return _call_of(f"{self._testing}.with_fields", built, layout.DictOf(later))
+        return built
 
     def change(self, change: examples.Change) -> tuple[layout.Statement, ...]:
         owner = "request"
@@ -313,7 +327,8 @@ def _service_testing(
         ),
         doc=Doc(
             (
-                f"Serve `servicer` in process and yield a {service.client_class} connected to it.",
+                f"Serve `servicer` in process and yield the {service.client_class} connected"
+                " to it.",
                 "",
                 "The server is built as in production, by serve.build_server from `settings`",
                 "and so with the interceptors they configure, but listens on 127.0.0.1 at a",

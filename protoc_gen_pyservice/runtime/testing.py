@@ -87,6 +87,29 @@ def keyword_fields(fields: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
+def with_fields(message: R, fields: dict[str, Any]) -> R:
+    """`message` with `fields` set: fields its constructor cannot take even as `**fields`
+    (protobuf's pure-Python constructor is `__init__(self, **kwargs)`, so not `self`).
+    Values are as a constructor takes them: a list for a repeated field, a dict for a map."""
+    for name, value in fields.items():
+        field = message.DESCRIPTOR.fields_by_name[name]
+        current = getattr(message, name)
+        entry = field.message_type
+        if entry is not None and entry.GetOptions().map_entry:
+            if entry.fields_by_name["value"].message_type is None:
+                current.update(value)
+            else:
+                for key, item in value.items():
+                    current[key].CopyFrom(item)
+        elif field.is_repeated:
+            current.extend(value)
+        elif entry is not None:
+            current.CopyFrom(value)
+        else:
+            setattr(message, name, value)
+    return message
+
+
 # Invalid-request cases.
 
 

@@ -3,6 +3,7 @@ modules generated from small protos (and from random rule sets), run against the
 
 import importlib
 import itertools
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -237,6 +238,37 @@ service S { rpc Call(Odd) returns (Odd); }
     assert 'setattr(request, "class", ' in source
     assert "soon=testing.timestamp_from_now(" in source
     assert "request.mode = testing.enum_number(" in source
+
+
+def test_a_field_named_self_builds_under_the_pure_python_backend(tmp_path: Path) -> None:
+    """Its constructor is `__init__(self, **kwargs)`: `self` is set once the message is built."""
+    module = build(
+        tmp_path,
+        """
+message Inner { string self = 1 [(validate.rules).string.min_len = 1]; }
+message Selfish {
+  string self = 1 [(validate.rules).string.min_len = 2];
+  Inner inner = 2 [(validate.rules).message.required = true];
+  repeated Inner items = 3 [(validate.rules).repeated.min_items = 1];
+}
+service S { rpc Call(Selfish) returns (Selfish); }
+""",
+    )
+    source = Path(str(module.__file__)).read_text()
+    assert 'testing.with_fields(api_pb2.Inner(), {"self": "a"})' in source
+    assert "yield the SClient connected to it" in source  # "a" would not fit every name
+    out = Path(str(module.__file__)).parents[1]
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.examples_check", module.__name__],
+        env={**os.environ, "PYTHONPATH": f"{out}{os.pathsep}{Path.cwd()}"}
+        | {"PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION": "python"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    valid = module.valid_selfish()
+    assert valid.self == "aa" and valid.items[0].self == "a"
 
 
 def test_proto2_required_fields_and_closed_enums(tmp_path: Path) -> None:

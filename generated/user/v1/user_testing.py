@@ -27,7 +27,7 @@ def serve_user_service(
     servicer: user_service.UserServiceBase,
     settings: serve.ServerSettings | None = None,
 ) -> AbstractAsyncContextManager[user_client.UserServiceClient]:
-    """Serve `servicer` in process and yield a UserServiceClient connected to it.
+    """Serve `servicer` in process and yield the UserServiceClient connected to it.
 
     The server is built as in production, by serve.build_server from `settings`
     and so with the interceptors they configure, but listens on 127.0.0.1 at a
