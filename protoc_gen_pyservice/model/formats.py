@@ -1,5 +1,6 @@
 """Which strings certainly pass or certainly fail a format rule, without the runtime (whose
-import would double the plugin's start-up time).
+import would double the plugin's start-up time): a second source of truth on purpose, beside
+runtime/validation.py's checks.
 
 Each judge answers True only for strings of a plain shape the runtime's check accepts, False
 only for strings with something it always rejects, and None otherwise, so example values are

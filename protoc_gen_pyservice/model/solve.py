@@ -8,6 +8,10 @@ tests it, so a value is only ever chosen when its outcome is certain.
 Values are plain Python: str, bytes, int, float and bool as protobuf holds them; enums as
 numbers; Durations and Timestamps as nanoseconds, or FromNow for rules against the clock;
 Any as its type URL.
+
+`Values._passes` repeats templates/_rules/checks.j2, a second source of truth on purpose: the
+plugin must not import the runtime (its dependencies, its start-up cost).
+tests/unit/test_examples.py holds it to the generated validators for every CheckKind.
 """
 
 from __future__ import annotations

@@ -19,9 +19,11 @@ from protoc_gen_pyservice.model import examples, formats
 from protoc_gen_pyservice.model.patterns import PatternShape
 from protoc_gen_pyservice.model.plan import Check, CheckKind
 from protoc_gen_pyservice.model.solve import Domain, Values
+from protoc_gen_pyservice.options import Options
+from protoc_gen_pyservice.pipeline import planned_files
 from protoc_gen_pyservice.runtime import testing, validation
 
-from tests.conftest import PROJECT_INCLUDES, WKT_INCLUDE
+from tests.conftest import PROJECT_INCLUDES, WKT_INCLUDE, descriptor_set
 from tests.examples_check import problems
 
 PLUGIN = Path(sys.executable).parent / "protoc-gen-pyservice"
@@ -351,6 +353,63 @@ service S {{ rpc Call(Lists) returns (Lists); }}
     # Only the length no value of these formats reaches.
     skipped = [(s.field_path, s.rule_id) for s in module.SKIPPED_CASES]
     assert skipped == [(f"{name}[]", "string.max_len") for name in ("uuid", "ipv4", "ipv6", "ip")]
+
+
+# The solver's own copy of the checks (solve.Values._passes) against the generated
+# validators: one field per CheckKind, so a new kind fails here until it is covered.
+_ONE_FIELD_PER_CHECK_KIND = {
+    CheckKind.NOT_EQUAL: 'string const = 1 [(validate.rules).string.const = "x"];',
+    CheckKind.NOT_IDENTICAL: "bool on = 2 [(validate.rules).bool.const = true];",
+    CheckKind.NOT_IN: 'string member = 3 [(validate.rules).string = {in: ["a", "b"]}];',
+    CheckKind.IN: 'string other = 4 [(validate.rules).string = {not_in: ["a"]}];',
+    CheckKind.RANGE: "int32 count = 5 [(validate.rules).int32 = {gt: 0, lte: 9}];",
+    CheckKind.LEN_NE: "string code = 6 [(validate.rules).string.len = 3];",
+    CheckKind.LEN_LT: "string name = 7 [(validate.rules).string.min_len = 2];",
+    CheckKind.EMPTY: "string id = 8 [(validate.rules).string.min_len = 1];",
+    CheckKind.LEN_GT: "string short = 9 [(validate.rules).string.max_len = 4];",
+    CheckKind.UTF8_LEN_NE: "string word = 10 [(validate.rules).string.len_bytes = 4];",
+    CheckKind.UTF8_LEN_LT: "string text = 11 [(validate.rules).string.min_bytes = 2];",
+    CheckKind.UTF8_LEN_GT: "string tiny = 12 [(validate.rules).string.max_bytes = 5];",
+    CheckKind.NO_PREFIX: 'string key = 13 [(validate.rules).string.prefix = "k-"];',
+    CheckKind.NO_SUFFIX: 'string file = 14 [(validate.rules).string.suffix = ".py"];',
+    CheckKind.NO_CONTAINS: 'string path = 15 [(validate.rules).string.contains = "/"];',
+    CheckKind.CONTAINS: 'string safe = 16 [(validate.rules).string.not_contains = "!"];',
+    CheckKind.NO_MATCH: 'string slug = 17 [(validate.rules).string.pattern = "^[a-z]+$"];',
+    CheckKind.FORMAT: "string mail = 18 [(validate.rules).string.email = true];",
+    CheckKind.NOT_UNIQUE: "repeated int32 tags = 19 [(validate.rules).repeated.unique = true];",
+    CheckKind.NOT_BEFORE_NOW: (
+        "google.protobuf.Timestamp past = 20 [(validate.rules).timestamp.lt_now = true];"
+    ),
+    CheckKind.NOT_AFTER_NOW: (
+        "google.protobuf.Timestamp future = 21 [(validate.rules).timestamp.gt_now = true];"
+    ),
+    CheckKind.NOT_WITHIN: (
+        "google.protobuf.Timestamp near = 22 [(validate.rules).timestamp.within.seconds = 60];"
+    ),
+}
+
+
+def test_the_solver_agrees_with_the_validators_on_every_check_kind(tmp_path: Path) -> None:
+    body = (
+        "message Every {\n  "
+        + "\n  ".join(_ONE_FIELD_PER_CHECK_KIND.values())
+        + "\n}\nservice S { rpc Call(Every) returns (Every); }\n"
+    )
+    module = build(tmp_path, body)
+    package = module.__name__.removesuffix(".api_testing")
+    source = tmp_path / "src"
+    files = descriptor_set(source, [f"{package}/api.proto"], PROJECT_INCLUDES[1:]).file
+    [(_, plans)] = planned_files(files, [f"{package}/api.proto"], Options())
+    kinds = {
+        check.kind: field.name
+        for message in plans.validation.messages
+        for field in message.fields
+        for check in (*field.collection_checks, *(field.value.checks if field.value else ()))
+    }
+    assert set(kinds) == set(CheckKind), "give each CheckKind a field above"
+    assert all(f" {name} = " in _ONE_FIELD_PER_CHECK_KIND[kind] for kind, name in kinds.items())
+    assert problems(module) == []
+    assert len(module.INVALID_EVERY) == len(CheckKind) and module.SKIPPED_CASES == ()
 
 
 # Random rule sets: whatever combination a proto declares, the examples hold.
