@@ -787,8 +787,13 @@ def _provided(message: Message, field: Field, values: Values) -> Provided:
 
 def _provided_collection(message: Message, field: Field, plan: FieldPlan | None) -> Provided:
     assert plan is not None  # a collection without rules is left empty
+    kind = "entries" if field.map_entry is not None else "items"
+    distinct = ", all distinct" if _unique_items(plan) else ""
+    need = f"it needs {_minimum_count(plan)}{distinct}"
     return Provided(
-        _full_name(message, field), _rule_ids(plan)[0], "not enough valid items could be derived"
+        _full_name(message, field),
+        _rule_ids(plan)[0],
+        f"not enough valid {kind} could be derived: {need}",
     )
 
 

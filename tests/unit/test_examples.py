@@ -186,9 +186,37 @@ service Words { rpc Spell(Letters) returns (Letters); }
         ("word", "string.min_len"),
         ("word", "string.pattern"),
     ]
+    # A case of another field builds on the valid request too: it names the same field.
+    [other] = module.INVALID_LETTERS
+    with pytest.raises(testing.ExampleNeeded, match=f"provide_example\\({field!r}, value\\)"):
+        other.build()
     testing.provide_example(field, "Ábcd")
     assert problems(module) == []
     assert [case.field_path for case in module.INVALID_LETTERS] == ["other"]
+
+
+def test_a_list_without_derivable_items_asks_for_all_of_them(tmp_path: Path) -> None:
+    module = build(
+        tmp_path,
+        """
+message Codes {
+  repeated string codes = 1 [(validate.rules).repeated = {
+    unique: true, min_items: 3, items: {string: {pattern: "^\\\\p{Lu}{2}$"}}
+  }];
+  int32 page = 2 [(validate.rules).int32.gt = 0];
+}
+service S { rpc Call(Codes) returns (Codes); }
+""",
+    )
+    field = f"{module.__name__.removesuffix('.api_testing')}.Codes.codes"
+    for build_request in (module.valid_codes, *(case.build for case in module.INVALID_CODES)):
+        with pytest.raises(testing.ExampleNeeded) as needed:
+            build_request()
+        assert needed.value.field == field
+        assert "it needs 3, all distinct" in str(needed.value)
+    testing.provide_example(field, ["ÀB", "ÉF", "ÎJ"])
+    assert problems(module) == []
+    assert [case.field_path for case in module.INVALID_CODES] == ["page"]
 
 
 def test_rules_that_cannot_be_broken_alone_are_skipped_with_a_reason(tmp_path: Path) -> None:
