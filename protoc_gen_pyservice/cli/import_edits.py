@@ -53,14 +53,14 @@ def _bindings(fresh: cst.Module) -> list[_Binding]:
         for statement in line.body:
             if isinstance(statement, cst.Import):
                 for alias in statement.names:
-                    name = _code(alias.name)
-                    found.append(_Binding(_local(alias), name, ""))
+                    name = code_of(alias.name)
+                    found.append(_Binding(local_name(alias), name, ""))
             elif isinstance(statement, cst.ImportFrom) and statement.module is not None:
                 if isinstance(statement.names, cst.ImportStar):
                     continue
-                source = _code(statement.module)
+                source = code_of(statement.module)
                 found.extend(
-                    _Binding(_local(alias), source, _member(alias)) for alias in statement.names
+                    _Binding(local_name(alias), source, _member(alias)) for alias in statement.names
                 )
     return found
 
@@ -68,17 +68,19 @@ def _bindings(fresh: cst.Module) -> list[_Binding]:
 def _member(alias: cst.ImportAlias) -> str:
     """`name`, or `name as alias`, as it follows `from module import`."""
     if alias.asname is None:
-        return _code(alias.name)
-    return f"{_code(alias.name)} as {_local(alias)}"
+        return code_of(alias.name)
+    return f"{code_of(alias.name)} as {local_name(alias)}"
 
 
-def _local(alias: cst.ImportAlias) -> str:
+def local_name(alias: cst.ImportAlias) -> str:
+    """The name an import alias binds: `c` for `a.b as c`, `a` for `a.b`."""
     if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
         return alias.asname.name.value
-    return _code(alias.name).split(".")[0]
+    return code_of(alias.name).split(".")[0]
 
 
-def _code(node: cst.CSTNode) -> str:
+def code_of(node: cst.CSTNode) -> str:
+    """The source text of one node, as libcst prints it."""
     return cst.Module(body=()).code_for_node(node)
 
 
@@ -92,7 +94,7 @@ def _bound_names(module: cst.Module) -> set[str]:
             names.add(node.name.value)
             continue
         if isinstance(node, cst.ImportAlias):
-            names.add(_local(node))
+            names.add(local_name(node))
         elif isinstance(node, cst.SimpleStatementLine):
             for statement in node.body:
                 names.update(assigned_names(statement))
@@ -179,7 +181,7 @@ def _placed(body: Sequence[cst.CSTNode], first_party: tuple[str, ...]) -> list[_
         statement = _imports_of(body[position])[0]
         if isinstance(statement, cst.ImportFrom):
             module = "." * len(statement.relative) + (
-                _code(statement.module) if statement.module is not None else ""
+                code_of(statement.module) if statement.module is not None else ""
             )
             names: tuple[str, ...] = (
                 ("*",)
@@ -187,7 +189,7 @@ def _placed(body: Sequence[cst.CSTNode], first_party: tuple[str, ...]) -> list[_
                 else (_member(statement.names[0]),)
             )
         else:
-            module, names = _code(statement.names[0].name), ()
+            module, names = code_of(statement.names[0].name), ()
         key = statement_key(module, names)
         placed.append(_Placed(position, _section(module, first_party), key))
     return placed
@@ -251,15 +253,15 @@ def _merge_into_existing(body: list[cst.BaseStatement], binding: _Binding) -> bo
             and isinstance(statement, cst.ImportFrom)
             and statement.module is not None
             and not statement.relative
-            and _code(statement.module) == binding.module
+            and code_of(statement.module) == binding.module
             and not isinstance(statement.names, cst.ImportStar)
             and all(alias.asname is None for alias in statement.names)
-            and "#" not in _code(statement)
+            and "#" not in code_of(statement)
         ):
             continue
         tracker = ImportTracker()
         for alias in statement.names:
-            tracker.third_party(binding.module, _code(alias.name))
+            tracker.third_party(binding.module, code_of(alias.name))
         tracker.third_party(binding.module, binding.member)
         (text,) = tracker.block().third_party
         merged = cst.parse_statement(text + "\n")
@@ -280,7 +282,7 @@ def _drop_import(body: list[cst.BaseStatement], name: str) -> bool:
         if isinstance(statement.names, cst.ImportStar):
             continue
         aliases = list(statement.names)
-        kept = [alias for alias in aliases if _local(alias) != name]
+        kept = [alias for alias in aliases if local_name(alias) != name]
         if len(kept) == len(aliases):
             continue
         if kept:

@@ -4,8 +4,10 @@ For each service of the project's own protos (what `buf generate` reads, through
 buf.gen.yaml) there is an implementation module, `<implementations>/<service>.py`, with a class
 deriving from the generated base class, and a test module, `<tests>/test_<service>.py`. A
 missing module is written; an existing one is updated in place (cli/merge.py) and never
-overwritten. Nothing is remembered between runs: what to add is decided by what the module
-has, so a second run changes nothing.
+overwritten. Nothing is remembered between runs: what to add is decided by what the modules
+have, so a second run changes nothing. The implementations folder is read first: a module in
+it whose class derives from a service's base class is that service's, wherever a fresh one
+would go (a module name chosen when the service's name was unique stays when it no longer is).
 
 The folders come from the command line, else from `[tool.pyservice]` in pyproject.toml
 (`implementations`, `tests`), else default to `src/<package>/services` (a src layout with one
@@ -119,6 +121,7 @@ class Target(NamedTuple):
     implementation: str  # path relative to the project root
     tests: str
     implementation_module: str  # the implementation's import name: services.user_service
+    warnings: tuple[str, ...]  # about where the modules are
 
 
 def targets(found: project.Project, buf: str, settings: Settings) -> list[Target]:
@@ -129,32 +132,102 @@ def targets(found: project.Project, buf: str, settings: Settings) -> list[Target
         for service in file.services
         if service.methods
     ]
-    stems = _module_stems([service for _, _, service in services])
-    package = _import_name(settings.implementations)
-    return [
-        Target(
-            file=file,
-            service=service,
-            testing=testing,
-            implementation=f"{settings.implementations}/{stem}.py",
-            tests=f"{settings.tests}/test_{stem}.py",
-            implementation_module=f"{package}.{stem}",
+    existing = _existing_modules(found.root, settings.implementations)
+    owned: dict[str, list[str]] = {}
+    claimed: set[str] = set()
+    for file, _, service in services:
+        # The module scaffold would name itself first, when it is one of them; a module goes
+        # to one service only.
+        owned[service.full_name] = sorted(
+            (
+                stem
+                for stem, bases in existing.items()
+                if _derives(bases, file, service) and stem not in claimed
+            ),
+            key=lambda stem: stem not in _own_stems(service),
         )
-        for (file, testing, service), stem in zip(services, stems, strict=True)
-    ]
+        claimed.update(owned[service.full_name][:1])
+    stems = _module_stems([service for _, _, service in services], claimed)
+    package = _import_name(settings.implementations)
+    chosen = []
+    for (file, testing, service), stem in zip(services, stems, strict=True):
+        found_stems = owned[service.full_name]
+        warnings: tuple[str, ...] = ()
+        if found_stems:
+            stem = found_stems[0]
+            if len(found_stems) > 1:
+                others = ", ".join(_module_path(settings, s) for s in found_stems[1:])
+                warnings = (
+                    f"more than one module has a class deriving from {service.base_class} "
+                    f"(also {others}); scaffold keeps this one up to date",
+                )
+        chosen.append(
+            Target(
+                file=file,
+                service=service,
+                testing=testing,
+                implementation=_module_path(settings, stem),
+                tests=f"{settings.tests}/test_{stem.replace('/', '_')}.py",
+                implementation_module=f"{package}.{stem.replace('/', '.')}",
+                warnings=warnings,
+            )
+        )
+    return chosen
 
 
-def _module_stems(services: list[Service]) -> list[str]:
+def _derives(bases: frozenset[str], file: File, service: Service) -> bool:
+    """Whether one of `bases` (as merge.base_classes spells them) is the service's generated
+    base class: by its module too where the module's imports tell it, as services of two
+    packages may have base classes of the same name."""
+    base_module = naming.output_module(file.proto_path, "service")
+    return f"{base_module}.{service.base_class}" in bases or service.base_class in bases
+
+
+def _module_path(settings: Settings, stem: str) -> str:
+    return f"{settings.implementations}/{stem}.py"
+
+
+def _existing_modules(root: Path, folder: str) -> dict[str, frozenset[str]]:
+    """The modules of the implementations folder (stems relative to it, `/`-separated), each
+    with the base classes its top-level classes derive from, as `find_implementation` reads
+    them. Modules that do not parse are left out here; scaffold reports them where it meets
+    them."""
+    directory = root / folder
+    if not directory.is_dir():
+        return {}
+    found = {}
+    for path in sorted(directory.rglob("*.py")):
+        stem = path.relative_to(directory).with_suffix("").as_posix()
+        if not all(part.isidentifier() for part in stem.split("/")):
+            continue
+        try:
+            module = merge.parse(_read(path))
+        except merge.MergeError:
+            continue
+        found[stem] = merge.base_classes(module)
+    return found
+
+
+def _module_stems(services: list[Service], claimed: set[str]) -> list[str]:
     """`user_service` per service; services of the same name in different packages are told
-    apart by their package: `user_v1_user_service`, `user_v2_user_service`."""
-    plain = [naming.attribute(naming.snake_case(service.name)) for service in services]
-    taken: set[str] = set()
+    apart by their package: `user_v1_user_service`, `user_v2_user_service`. `claimed`: stems
+    of existing modules other services already have."""
+    plain = [_own_stems(service)[0] for service in services]
+    taken = set(claimed)
     stems = []
     for service, stem in zip(services, plain, strict=True):
         if plain.count(stem) > 1 and service.full_name != service.name:
-            stem = naming.snake_case(service.full_name.replace(".", "_"))
+            stem = _own_stems(service)[1]
         stems.append(naming.unique(stem, taken))
     return stems
+
+
+def _own_stems(service: Service) -> tuple[str, str]:
+    """The module names scaffold gives a service: by its name, and by its full name."""
+    return (
+        naming.attribute(naming.snake_case(service.name)),
+        naming.snake_case(service.full_name.replace(".", "_")),
+    )
 
 
 def _import_name(folder: str) -> str:
@@ -269,21 +342,27 @@ def plan(found: project.Project, buf: str, settings: Settings) -> list[Planned]:
             groups=implementation.groups,
             base_class=target.service.base_class,
         )
-        planned.append(
-            _planned(found.root, target.implementation, implementation, update_implementation)
+        written = _planned(
+            found.root, target.implementation, implementation.text, update_implementation
         )
+        planned.append(written._replace(warnings=(*target.warnings, *written.warnings)))
         if target.testing is None:
             continue  # no x_testing module for the tests to use
         tests = render.test_module(
-            target.file, target.service, target.testing, target.implementation_module
+            target.file,
+            target.service,
+            target.testing,
+            target.implementation_module,
+            _listed_unimplemented(written.after, target.service.base_class),
         )
         update_tests = functools.partial(
             merge.update_tests,
             fresh=tests.text,
             groups=tests.groups,
             first_party=target.implementation_module.split(".")[:1],
+            support=tests.support,
         )
-        planned.append(_planned(found.root, target.tests, tests, update_tests))
+        planned.append(_planned(found.root, target.tests, tests.text, update_tests))
     package_marker = f"{settings.implementations}/__init__.py"
     if planned and not (found.root / settings.implementations).exists():
         # A folder scaffold creates is a package of its own, as the tests import it.
@@ -291,12 +370,20 @@ def plan(found: project.Project, buf: str, settings: Settings) -> list[Planned]:
     return planned
 
 
-def _planned(
-    root: Path, path: str, fresh: render.Rendered, update: Callable[[str], merge.Merged]
-) -> Planned:
+def _listed_unimplemented(implementation: str, base_class: str) -> frozenset[str]:
+    """The RPCs the implementation module (as scaffold leaves it) lists in UNIMPLEMENTED_RPCS:
+    they get no tests."""
+    try:
+        found = merge.find_implementation(merge.parse(implementation), base_class)
+    except merge.MergeError:
+        return frozenset()
+    return frozenset() if found is None else found.unimplemented
+
+
+def _planned(root: Path, path: str, fresh: str, update: Callable[[str], merge.Merged]) -> Planned:
     file = root / path
     if not file.exists():
-        return Planned(path, None, fresh.text, (), ())
+        return Planned(path, None, fresh, (), ())
     try:
         # Bytes, not text: a module's line endings are part of what must not change.
         source = _read(file)
@@ -378,7 +465,10 @@ def _import_root_note(root: Path, settings: Settings) -> None:
         .get("pytest", {})
         .get("ini_options", {})
     )
-    if import_root not in pytest_options.get("pythonpath", []):
+    pythonpath = pytest_options.get("pythonpath", [])
+    # pytest reads a string as paths separated by whitespace.
+    paths = pythonpath.split() if isinstance(pythonpath, str) else pythonpath
+    if import_root not in {str(entry).rstrip("/") or "." for entry in paths}:
         click.echo(
             f"note: the tests import {_import_name(settings.implementations)} from "
             f'{import_root}/: add "{import_root}" to pythonpath in [tool.pytest.ini_options]',
@@ -407,6 +497,10 @@ def missing_methods(found: project.Project, buf: str) -> list[str]:
             continue
         found_class = merge.find_implementation(module, target.service.base_class)
         if found_class is None:
+            lines.append(
+                f"{target.implementation}: no class derives from {target.service.base_class}, "
+                f"so nothing implements {target.service.full_name}"
+            )
             continue
         lines.extend(
             f"{target.implementation}: {found_class.name} has no method {method.servicer_name} "

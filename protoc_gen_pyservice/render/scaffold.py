@@ -35,6 +35,32 @@ class Rendered(NamedTuple):
     groups: tuple[Group, ...]  # in proto order
 
 
+class RpcCall(NamedTuple):
+    """How the scaffolded tests of one RPC call it, for telling a test module's calls that
+    no longer fit the proto."""
+
+    rpc: str  # proto name
+    client_name: str  # the client's method: get_user
+    client_streaming: bool
+    server_streaming: bool
+    builder: str  # the testing module's valid-request builder: valid_get_user_request
+    cases: str  # and its invalid cases: INVALID_GET_USER_REQUEST
+
+
+class SupportModule(NamedTuple):
+    """What a test module may use of the generated testing module, and how it calls the RPCs."""
+
+    testing_module: str  # user.v1.user_testing
+    defined: frozenset[str]  # the valid_* builders and INVALID_* cases it defines
+    rpcs: tuple[RpcCall, ...]  # every RPC of the service, listed ones too
+
+
+class RenderedTests(NamedTuple):
+    text: str
+    groups: tuple[Group, ...]  # in proto order, without the RPCs left unimplemented
+    support: SupportModule
+
+
 class ImplementationView(NamedTuple):
     service: views.ServiceView
     class_name: str
@@ -46,7 +72,7 @@ class ImplementationView(NamedTuple):
 class RpcTestView(NamedTuple):
     method: Method
     test: str  # the test function's name: test_get_user
-    negative_test: str  # "" when the RPC does not validate its requests
+    negative_test: str  # "" when the RPC does not validate its requests or no rule can break
     request: str  # the request type, as an annotation
     response: str  # the response type, as an expression
     invalid_cases: str  # user_testing.INVALID_GET_USER_REQUEST
@@ -104,10 +130,15 @@ def implementation_module(file: File, service: Service) -> Rendered:
 
 
 def test_module(
-    file: File, service: Service, testing: TestingPlan, implementation_module_name: str
-) -> Rendered:
+    file: File,
+    service: Service,
+    testing: TestingPlan,
+    implementation_module_name: str,
+    unimplemented: frozenset[str] = frozenset(),
+) -> RenderedTests:
     """The pytest module of `service`'s implementation, written against the fixture, valid
-    requests and invalid cases `testing` plans for the file's generated `_testing` module."""
+    requests and invalid cases `testing` plans for the file's generated `_testing` module.
+    RPCs in `unimplemented` (proto names the class lists in UNIMPLEMENTED_RPCS) get no tests."""
     testing_module = naming.output_module(file.proto_path, "testing")
     client_module = naming.output_module(file.proto_path, "client")
     class_name = implementation_class(service)
@@ -115,28 +146,43 @@ def test_module(
         s.fixture_function for s in testing.services if s.service.full_name == service.full_name
     )
     examples = {request.ref.proto_name: request for request in testing.requests}
+    tested = [method for method in service.methods if method.name not in unimplemented]
+    test_names = _test_names(service.methods, examples)
 
-    def build(names: ImportTracker) -> TestModuleView:
+    def build(names: ImportTracker, implementation: str) -> TestModuleView:
         testing_support = _module(names, testing_module)
         rpcs = tuple(
-            _rpc_test(method, examples[method.request.proto_name], testing_support, names)
-            for method in service.methods
+            _rpc_test(
+                method,
+                examples[method.request.proto_name],
+                testing_support,
+                names,
+                test_names[method.name],
+            )
+            for method in tested
         )
-        streams = any(method.kind.server_streaming for method in service.methods)
+        streams = any(method.kind.server_streaming for method in tested)
+        imported = "" if implementation == class_name else f" as {implementation}"
         return TestModuleView(
             service=service,
             rpcs=rpcs,
             client=f"{_module(names, client_module)}.{service.client_class}",
             client_fixture=f"{testing_support}.{fixture}",
-            implementation=class_name,
-            first_party=(f"from {implementation_module_name} import {class_name}",),
+            implementation=implementation,
+            first_party=(f"from {implementation_module_name} import {class_name}{imported}",),
             runtime=names.third_party("protoc_gen_pyservice", "runtime"),
             testing=names.third_party("protoc_gen_pyservice.runtime", "testing"),
             pytest=names.third_party("pytest"),
             async_generator=names.stdlib("collections.abc", "AsyncGenerator") if streams else "",
         )
 
-    view, imports = resolved(build)
+    learned, learned_imports = resolved(lambda names: build(names, class_name))
+    # The class is imported by the same rule as every other name: a clash with a name the
+    # module imports or defines gets underscores appended.
+    taken = _bound_names(learned_imports) | {"client"}
+    taken |= {name for rpc in learned.rpcs for name in (rpc.test, rpc.negative_test)}
+    local_class = naming.unique(class_name, taken)
+    view, imports = resolved(lambda names: build(names, local_class))
     text = _render(
         "scaffold_tests.py.j2",
         view,
@@ -145,30 +191,84 @@ def test_module(
         "adds the tests of each RPC the proto gains and changes nothing else. A test that calls "
         "an RPC skips while its handler is a stub.",
     )
-    return Rendered(
-        text,
-        tuple(
-            Group(rpc.method.name, tuple(name for name in (rpc.test, rpc.negative_test) if name))
-            for rpc in view.rpcs
+    support = SupportModule(
+        testing_module=testing_module,
+        defined=frozenset(
+            name for request in testing.requests for name in (request.builder, request.cases_name)
+        ),
+        rpcs=tuple(
+            RpcCall(
+                rpc=method.name,
+                client_name=method.client_name,
+                client_streaming=method.kind.client_streaming,
+                server_streaming=method.kind.server_streaming,
+                builder=examples[method.request.proto_name].builder,
+                cases=examples[method.request.proto_name].cases_name,
+            )
+            for method in service.methods
         ),
     )
+    groups = tuple(
+        Group(rpc.method.name, tuple(name for name in (rpc.test, rpc.negative_test) if name))
+        for rpc in view.rpcs
+    )
+    return RenderedTests(text, groups, support)
+
+
+def _test_names(
+    methods: tuple[Method, ...], examples: dict[str, RequestExamples]
+) -> dict[str, tuple[str, str]]:
+    """The positive and negative test names of each RPC (proto name), "" where it has no
+    negative test: from the handler's name, unique across the module. Every RPC takes part,
+    listed ones too, and positive names are taken first, so that a name depends only on the
+    proto and a rerun finds the tests it wrote."""
+    taken: set[str] = set()
+    positive = {m.name: naming.unique(f"test_{m.servicer_name}", taken) for m in methods}
+    return {
+        m.name: (
+            positive[m.name],
+            naming.unique(f"{positive[m.name]}_rejects_invalid_requests", taken)
+            if m.validate_request and examples[m.request.proto_name].cases
+            else "",
+        )
+        for m in methods
+    }
+
+
+def _bound_names(imports: ImportBlock) -> set[str]:
+    """The local names an import block binds."""
+    names: set[str] = set()
+    for statement in (*imports.stdlib, *imports.third_party):
+        if statement.startswith("import "):
+            for part in statement.removeprefix("import ").split(","):
+                module, _, alias = part.strip().partition(" as ")
+                names.add(alias or module.split(".")[0])
+            continue
+        imported = statement.partition(" import ")[2].strip("()\n ")
+        for member in imported.split(","):
+            if member.strip():
+                names.add(member.split(" as ")[-1].strip())
+    return names
 
 
 def _rpc_test(
-    method: Method, examples: RequestExamples, testing_support: str, names: ImportTracker
+    method: Method,
+    examples: RequestExamples,
+    testing_support: str,
+    names: ImportTracker,
+    test_names: tuple[str, str],
 ) -> RpcTestView:
-    test = f"test_{naming.snake_case(method.name)}"
-
     def arguments(request: str) -> tuple[str, ...]:
         sent = f"iter([{request}])" if method.kind.client_streaming else request
         if method.kind.server_streaming:
             return (sent, f"timeout={STREAM_DEADLINE}")
         return (sent,)
 
+    test, negative_test = test_names
     return RpcTestView(
         method=method,
         test=test,
-        negative_test=f"{test}_rejects_invalid_requests" if method.validate_request else "",
+        negative_test=negative_test,
         request=names.annotation(method.request),
         response=names.type(method.response),
         invalid_cases=f"{testing_support}.{examples.cases_name}",

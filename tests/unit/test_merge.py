@@ -5,7 +5,7 @@ import textwrap
 
 import pytest
 from protoc_gen_pyservice.cli import merge
-from protoc_gen_pyservice.render.scaffold import Group
+from protoc_gen_pyservice.render.scaffold import Group, RpcCall, SupportModule
 
 BASE = "ShopBase"
 GROUPS = (Group("GetItem", ("get_item",)), Group("ListItems", ("list_items",)))
@@ -314,8 +314,10 @@ def test_a_module_without_the_class_is_left_alone() -> None:
 
 
 def test_a_module_that_does_not_parse_is_an_error() -> None:
-    with pytest.raises(merge.MergeError, match=r"cannot be parsed \(line 1"):
-        merge.update_implementation("class (:\n", FRESH, GROUPS, BASE)
+    with pytest.raises(merge.MergeError) as raised:
+        merge.update_implementation("x = 1\n" * 39 + "class (:\n", FRESH, GROUPS, BASE)
+    # One position, said once (libcst's message has one of its own, counted from 0).
+    assert str(raised.value) == "cannot be parsed: line 40, column 7: expected NAME"
 
 
 def test_line_endings_survive() -> None:
@@ -338,6 +340,35 @@ def test_find_implementation_reads_methods_and_the_listed_rpcs() -> None:
 TEST_GROUPS = (
     Group("GetItem", ("test_get_item", "test_get_item_rejects_invalid_requests")),
     Group("ListItems", ("test_list_items",)),
+)
+SUPPORT = SupportModule(
+    testing_module="shop.v1.shop_testing",
+    defined=frozenset(
+        {
+            "valid_get_item_request",
+            "INVALID_GET_ITEM_REQUEST",
+            "valid_list_items_request",
+            "INVALID_LIST_ITEMS_REQUEST",
+        }
+    ),
+    rpcs=(
+        RpcCall(
+            "GetItem",
+            "get_item",
+            False,
+            False,
+            "valid_get_item_request",
+            "INVALID_GET_ITEM_REQUEST",
+        ),
+        RpcCall(
+            "ListItems",
+            "list_items",
+            False,
+            False,
+            "valid_list_items_request",
+            "INVALID_LIST_ITEMS_REQUEST",
+        ),
+    ),
 )
 FRESH_TESTS = source(
     '''
@@ -385,7 +416,7 @@ def test_tests_of_a_new_rpc_are_added_and_edited_tests_kept() -> None:
             assert (await client.get_item(Item(id="1"))).id == "1"
         '''
     )
-    merged = merge.update_tests(written, FRESH_TESTS, TEST_GROUPS, ["services"])
+    merged = merge.update_tests(written, FRESH_TESTS, TEST_GROUPS, ["services"], SUPPORT)
     added = only_inserted(written, merged.text)
     # The RPC that has one of its tests keeps what it has; the new RPC gets its tests, and the
     # imports they need go into the sections isort has them in.
@@ -395,7 +426,10 @@ def test_tests_of_a_new_rpc_are_added_and_edited_tests_kept() -> None:
         '"""Tests."""\n\nimport pytest\nfrom shop.v1 import shop_testing\n\n'
         "from services.shop import Shop\n"
     )
-    assert merge.update_tests(merged.text, FRESH_TESTS, TEST_GROUPS, ["services"]).changes == ()
+    assert (
+        merge.update_tests(merged.text, FRESH_TESTS, TEST_GROUPS, ["services"], SUPPORT).changes
+        == ()
+    )
 
 
 def test_dropping_one_name_of_an_import_keeps_the_others() -> None:
@@ -421,4 +455,185 @@ def test_a_name_joining_a_long_import_is_laid_out_one_a_line() -> None:
     assert (
         f"from {long_module} import (\n    shop_pb2,\n    shop_service,\n    shop_types,\n)\n"
         in merged.text
+    )
+
+
+def test_an_annotation_scaffold_cannot_rewrite_is_named_when_the_types_change() -> None:
+    written = WRITTEN.replace(
+        "from shop.v1 import shop_pb2, shop_service\n",
+        "from shop.v1 import shop_pb2, shop_service\nfrom shop.v1.shop_pb2 import GetItemRequest\n",
+    ).replace("request: shop_pb2.GetItemRequest", "request: GetItemRequest")
+    fresh = FRESH.replace("shop_pb2.GetItemRequest", "shop_pb2.ItemQuery")
+    merged = merge.update_implementation(written, fresh, GROUPS[:1], BASE)
+    assert "ServicerContext[shop_pb2.ItemQuery, shop_pb2.Item]" in merged.text
+    assert "request: GetItemRequest," in merged.text
+    assert merged.warnings == (
+        "Shop.get_item: the RPC's types changed; change `request` to shop_pb2.ItemQuery by hand",
+    )
+    # A string annotation the same; and nothing to say while the types are those of the proto.
+    quoted = WRITTEN.replace("-> shop_pb2.Item:", '-> "shop_pb2.Item":')
+    assert merge.update_implementation(quoted, FRESH, GROUPS[:1], BASE).warnings == ()
+    changed = FRESH.replace("-> shop_pb2.Item:", "-> shop_pb2.Thing:")
+    assert merge.update_implementation(quoted, changed, GROUPS[:1], BASE).warnings == (
+        "Shop.get_item: the RPC's types changed; change the return annotation to "
+        "shop_pb2.Thing by hand",
+    )
+    assert merge.update_implementation(written, FRESH, GROUPS[:1], BASE).warnings == ()
+
+
+@pytest.mark.parametrize(
+    ("imports", "base"),
+    [
+        ("from shop.v1.shop_service import ShopBase as Base\n", "Base"),
+        ("from shop.v1 import shop_service as svc\n", "svc.ShopBase"),
+        ("from shop.v1 import shop_service\n\nBase = shop_service.ShopBase\n", "Base"),
+    ],
+)
+def test_an_aliased_base_class_is_found(imports: str, base: str) -> None:
+    written = f"{imports}\n\nclass Shop({base}):\n    x = 1\n"
+    found = merge.find_implementation(merge.parse(written), BASE)
+    assert found is not None and found.name == "Shop"
+    merged = merge.update_implementation(written, FRESH, GROUPS[:1], BASE)
+    assert merged.changes[0] == "added stub get_item"
+
+
+MIXIN_GROUPS = (Group("GetItem", ("get_item",)),)
+
+
+def test_a_parent_from_elsewhere_may_have_the_method_so_no_stub_shadows_it() -> None:
+    written = source(
+        """
+        from auth import AuthMixin
+        from shop.v1 import shop_service
+
+
+        class Shop(AuthMixin, shop_service.ShopBase):
+            x = 1
+        """
+    )
+    merged = merge.update_implementation(written, FRESH, MIXIN_GROUPS, BASE)
+    assert merged.text == written
+    assert merged.warnings == (
+        "Shop has other base classes (AuthMixin); add get_item yourself or list 'GetItem' in "
+        "UNIMPLEMENTED_RPCS",
+    )
+    listed = written.replace("    x = 1\n", '    UNIMPLEMENTED_RPCS = frozenset({"GetItem"})\n')
+    assert merge.update_implementation(listed, FRESH, MIXIN_GROUPS, BASE).warnings == ()
+
+
+def test_a_parent_of_the_module_is_read() -> None:
+    written = source(
+        """
+        from shop.v1 import shop_service
+
+
+        class Base:
+            async def get_item(self, request, context):
+                return None
+
+
+        class Mixin(Base):
+            pass
+
+
+        class Shop(Mixin, shop_service.ShopBase):
+            x = 1
+        """
+    )
+    merged = merge.update_implementation(written, FRESH, MIXIN_GROUPS, BASE)
+    assert (merged.text, merged.warnings) == (written, ())
+    found = merge.find_implementation(merge.parse(written), BASE)
+    assert found is not None and "get_item" in found.methods
+    without = written.replace("get_item(self", "helper(self")
+    merged = merge.update_implementation(without, FRESH, MIXIN_GROUPS, BASE)
+    assert merged.changes[0] == "added stub get_item"
+
+
+NEW_REQUEST_SUPPORT = SUPPORT._replace(
+    defined=frozenset({"valid_item_query", "INVALID_ITEM_QUERY"}),
+    rpcs=(SUPPORT.rpcs[0]._replace(builder="valid_item_query", cases="INVALID_ITEM_QUERY"),),
+)
+GET_ITEM_TESTS = source(
+    '''
+    """Tests."""
+
+    import pytest
+    from protoc_gen_pyservice.runtime import testing
+    from shop.v1 import shop_pb2, shop_testing
+
+    from services.shop import Shop
+
+    client = shop_testing.shop_client_fixture(Shop)
+
+
+    @pytest.mark.asyncio
+    async def test_get_item(client) -> None:
+        response = await client.get_item(shop_testing.valid_get_item_request())
+        assert response  # mine
+
+
+    @pytest.mark.parametrize("case", shop_testing.INVALID_GET_ITEM_REQUEST)
+    async def test_get_item_rejects_invalid_requests(
+        client, case: testing.InvalidCase[shop_pb2.GetItemRequest]
+    ) -> None:
+        await client.get_item(case.build())
+    '''
+)
+
+
+def test_tests_of_a_changed_request_type_are_rewritten_where_scaffold_wrote_them() -> None:
+    fresh = (
+        GET_ITEM_TESTS.replace("valid_get_item_request", "valid_item_query")
+        .replace("INVALID_GET_ITEM_REQUEST", "INVALID_ITEM_QUERY")
+        .replace("shop_pb2.GetItemRequest", "shop_pb2.ItemQuery")
+    )
+    merged = merge.update_tests(
+        GET_ITEM_TESTS, fresh, TEST_GROUPS[:1], ["services"], NEW_REQUEST_SUPPORT
+    )
+    assert merged.warnings == ()
+    assert merged.text == fresh
+    assert merged.changes == (
+        "updated test_get_item for the new request type",
+        "updated test_get_item_rejects_invalid_requests for the new request type",
+    )
+    # Spelled otherwise (through another alias, with arguments): said, not rewritten.
+    written = GET_ITEM_TESTS.replace(
+        "shop_testing.valid_get_item_request()", "shop_testing.valid_get_item_request(id=1)"
+    )
+    merged = merge.update_tests(written, fresh, TEST_GROUPS[:1], ["services"], NEW_REQUEST_SUPPORT)
+    assert merged.warnings == (
+        "test_get_item uses shop_testing.valid_get_item_request, which shop.v1.shop_testing no "
+        "longer defines (the RPC's request type changed?); change it by hand",
+    )
+    imported = GET_ITEM_TESTS.replace(
+        "from shop.v1 import shop_pb2, shop_testing\n",
+        "from shop.v1 import shop_pb2, shop_testing\n"
+        "from shop.v1.shop_testing import valid_get_item_request\n",
+    )
+    merged = merge.update_tests(imported, fresh, TEST_GROUPS[:1], ["services"], NEW_REQUEST_SUPPORT)
+    assert merged.warnings[0] == (
+        "imports valid_get_item_request from shop.v1.shop_testing, which no longer defines it "
+        "(its request type changed?)"
+    )
+
+
+def test_tests_of_a_removed_rpc_or_a_changed_streaming_kind_are_reported() -> None:
+    gone = SUPPORT._replace(rpcs=SUPPORT.rpcs[1:])
+    merged = merge.update_tests(GET_ITEM_TESTS, FRESH_TESTS, TEST_GROUPS[1:], ["services"], gone)
+    assert merged.warnings == tuple(
+        f"{test} calls client.get_item, which the client no longer has (its RPC removed or "
+        "renamed?); change or remove the test by hand"
+        for test in ("test_get_item", "test_get_item_rejects_invalid_requests")
+    )
+    streams = SUPPORT._replace(rpcs=(SUPPORT.rpcs[0]._replace(server_streaming=True),))
+    merged = merge.update_tests(GET_ITEM_TESTS, FRESH_TESTS, TEST_GROUPS[:1], ["services"], streams)
+    assert merged.warnings == tuple(
+        f"{test}: the streaming kind of GetItem changed; change its call of client.get_item by hand"
+        for test in ("test_get_item", "test_get_item_rejects_invalid_requests")
+    )
+    assert (
+        merge.update_tests(
+            GET_ITEM_TESTS, FRESH_TESTS, TEST_GROUPS[:1], ["services"], SUPPORT
+        ).warnings
+        == ()
     )
