@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tomllib
 import zipfile
 from pathlib import Path
 
@@ -346,3 +347,22 @@ def test_commands_refuse_a_broken_project_in_one_line(
         assert result.returncode == 1
         assert message in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_init_refuses_a_broken_pyproject_before_writing_anything(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("[project\nname = 1\n")
+    result = pyservice(tmp_path, "init")
+    assert result.returncode == 1
+    assert "pyproject.toml: not valid TOML, left as it is" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pyproject.toml"]
+
+
+def test_init_force_switching_to_mypy_protobuf_drops_the_protoc_stub_settings(
+    tmp_path: Path,
+) -> None:
+    assert pyservice(tmp_path, "init").returncode == 0
+    assert "follow_imports" in (tmp_path / "pyproject.toml").read_text()
+    switched = pyservice(tmp_path, "init", "--stubs", "mypy-protobuf", "--force")
+    assert switched.returncode == 0, switched.stderr
+    mypy = tomllib.loads((tmp_path / "pyproject.toml").read_text())["tool"]["mypy"]
+    assert mypy == {"strict": True, "mypy_path": "gen", "explicit_package_bases": True}

@@ -159,6 +159,9 @@ def mypy_settings(layout: Layout) -> dict[str, object]:
     return settings
 
 
+_PROTOC_STUB_MYPY_KEYS = frozenset({"exclude", "follow_imports", "follow_imports_for_stubs"})
+
+
 def pytest_settings(layout: Layout) -> dict[str, object]:
     # The project root too: scaffolded tests import the implementations from it. The loop
     # scope is pytest-asyncio's own default, said so it stops warning that it is unset.
@@ -207,17 +210,11 @@ def extend_pyproject(path: Path, layout: Layout, force: bool) -> Written:
     """Add the [tool.mypy], [tool.pytest.ini_options] and [tool.ruff] settings the project
     lacks; settings it has with other values are kept, or replaced with `force`."""
     existed = path.is_file()
-    try:
-        text = path.read_text(encoding="utf-8") if existed else ""
-        document = tomlkit.parse(text)
-    except (tomlkit.exceptions.TOMLKitError, UnicodeDecodeError) as error:
-        raise InitError(f"{path}: not valid TOML, left as it is: {error}") from None
+    document = read_pyproject(path)
     tool = document.get("tool")
     if tool is None:
         tool = tomlkit.table(is_super_table=True)
         document.add("tool", tool)
-    elif not isinstance(tool, Table):
-        raise InitError(f"{path}: `tool` is not a table, left as it is")
     changed, differing = False, []
     for name, settings in (
         ("mypy", mypy_settings(layout)),
@@ -226,6 +223,12 @@ def extend_pyproject(path: Path, layout: Layout, force: bool) -> Written:
         ("ruff.format", ruff_format_settings(layout)),
     ):
         table = _table(tool, name.split("."), path)
+        if force and name == "mypy":
+            # Settings only the other --stubs choice writes would outlive the switch.
+            for key in _PROTOC_STUB_MYPY_KEYS - settings.keys():
+                if key in table:
+                    del table[key]
+                    changed = True
         for key, value in settings.items():
             if key in table and table[key] == value:
                 continue
@@ -244,6 +247,19 @@ def extend_pyproject(path: Path, layout: Layout, force: bool) -> Written:
         return Written(path, "kept", note)
     path.write_text(tomlkit.dumps(document), encoding="utf-8")
     return Written(path, "extended" if existed else "wrote", note)
+
+
+def read_pyproject(path: Path) -> tomlkit.TOMLDocument:
+    """The project's pyproject.toml (empty when there is none); one line if it is broken."""
+    try:
+        text = path.read_text(encoding="utf-8") if path.is_file() else ""
+        document = tomlkit.parse(text)
+    except (tomlkit.exceptions.TOMLKitError, UnicodeDecodeError) as error:
+        raise InitError(f"{path}: not valid TOML, left as it is: {error}") from None
+    tool = document.get("tool")
+    if tool is not None and not isinstance(tool, Table):
+        raise InitError(f"{path}: `tool` is not a table, left as it is")
+    return document
 
 
 def _table(parent: Table, names: list[str], path: Path) -> Table:

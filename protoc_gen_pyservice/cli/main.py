@@ -142,6 +142,8 @@ def init_command(proto_dir: str, out_dir: str, stubs: str, force: bool, no_pypro
             f"{layout.out_dir}/ holds files no code generator wrote ({listed}{more}); "
             "`buf generate` empties that folder: choose another --out, or --force"
         )
+    if not no_pyproject:
+        init.read_pyproject(root / "pyproject.toml")  # refuse a broken one before writing
     results = [
         init.write_file(root / project.WORKSPACE_NAME, init.buf_yaml(layout), force),
         init.write_file(root / project.TEMPLATE_NAME, init.buf_gen_yaml(layout), force),
@@ -197,9 +199,13 @@ def check(template: Path | None) -> None:
         for line in missing_methods:
             click.echo(line, err=True)
         if not result:
-            click.echo(f"{_folders(found, 'is')} up to date")
             if missing_methods:
+                click.echo(
+                    f"{_folders(found, 'is')} up to date; the implementations are not (above)",
+                    err=True,
+                )
                 sys.exit(1)
+            click.echo(f"{_folders(found, 'is')} up to date")
             return
         click.echo(
             f"{_folders(found, 'is')} not what buf generate makes now; run `pyservice generate`:",

@@ -1,7 +1,10 @@
 """What each template receives: the model's nodes with every Python name already resolved.
 
 A view is built against an ImportTracker, so the imports of a module are exactly the names its
-view asked for. Templates print views; they call nothing back.
+view asked for. Templates print views; they call nothing back. Three names are fixed, and the
+service, client and validate templates print them as they are: `runtime`, `grpc` and
+`validation` (the `runtime`, `grpc` and `validation` fields ask for their imports and always
+hold those names).
 """
 
 from typing import NamedTuple

@@ -71,7 +71,7 @@ async def test_reflection_serves_the_error_detail_types() -> None:
 
 
 @pytest.mark.skipif(not BUF.exists(), reason="buf is not installed in .venv")
-async def test_buf_curl_shows_the_detail_of_an_error() -> None:
+async def test_buf_curl_shows_an_errors_detail_as_its_type_and_bytes() -> None:
     service = await started(serve.ServerSettings(reflection=True), Gone())
     try:
         url = f"http://127.0.0.1:{service.port}/user.v1.UserService/GetUser"

@@ -64,7 +64,8 @@ async def test_each_invalid_case_answers_invalid_argument_for_its_rule(
 
 
 async def test_valid_requests_reach_the_handlers() -> None:
-    async with user_testing.serve_user_service(InMemoryUsers()) as client:
+    users = InMemoryUsers()
+    async with user_testing.serve_user_service(users) as client:
         created = await client.create_user(user_testing.valid_create_user_request())
         assert created.user.email == "user@example.com"
         listed = await client.list_users(user_testing.valid_list_users_request())
@@ -74,7 +75,11 @@ async def test_valid_requests_reach_the_handlers() -> None:
         await client.delete_user(user_testing.valid_delete_user_request())
         stream = client.stream_user_updates(user_testing.valid_stream_user_updates_request())
         reader = asyncio.ensure_future(anext(aiter(stream)))
-        await asyncio.sleep(0.2)  # the watcher is registered
+        for _ in range(500):  # until the stream's handler has subscribed
+            if users._watchers:
+                break
+            await asyncio.sleep(0.01)
+        assert users._watchers, "the stream never subscribed"
         await client.delete_user(user_pb2.DeleteUserRequest(id=created.user.id))
         update = await asyncio.wait_for(reader, 5)
         assert update.type == user_pb2.UserUpdate.UPDATE_TYPE_DELETED
