@@ -26,6 +26,13 @@ class ImportBlock(NamedTuple):
     third_party: tuple[str, ...]
 
 
+class Import(NamedTuple):
+    """One name a module imports: `from module import name`, or `import module` without one."""
+
+    module: str
+    name: str = ""  # `name` or `name as alias`
+
+
 class _Statement(NamedTuple):
     module: str
     names: tuple[str, ...]  # `name` or `name as alias`; empty for a plain `import module`
@@ -80,14 +87,14 @@ class ModuleScope:
             return name
         return f"{self._aliases[module]}.{name}"
 
-    def import_lines(self) -> list[str]:
-        """One `from pkg import mod_pb2 [as alias]` (or `import mod_pb2`) per module."""
-        lines = []
+    def imports(self) -> list[Import]:
+        """`from pkg import mod_pb2 [as alias]` (or `import mod_pb2 [as alias]`) per module."""
+        found = []
         for module, alias in self._aliases.items():
             package, _, name = module.rpartition(".")
             imported = name if alias == name else f"{name} as {alias}"
-            lines.append(f"from {package} import {imported}" if package else f"import {imported}")
-        return lines
+            found.append(Import(package, imported) if package else Import(imported))
+        return found
 
 
 class ImportTracker:
@@ -102,8 +109,8 @@ class ImportTracker:
         self._own_module = own_module
         self._scope = scope
         self.modules: set[str] = set()
-        self._stdlib: set[str] = set()
-        self._third_party: set[str] = set()
+        self._stdlib: set[Import] = set()
+        self._third_party: set[Import] = set()
 
     def type(self, ref: TypeRef) -> str:
         """A message or enum as an expression: `user_pb2.User` (getattr for keyword parts)."""
@@ -124,19 +131,19 @@ class ImportTracker:
         return self._scope.function(module, name) if self._scope else name
 
     def stdlib(self, module: str, name: str) -> str:
-        self._stdlib.add(f"from {module} import {name}")
+        self._stdlib.add(Import(module, name))
         return name
 
     def third_party(self, module: str, name: str = "") -> str:
         """`import module` (returning `module`), or `from module import name` (`name`)."""
-        self._third_party.add(f"from {module} import {name}" if name else f"import {module}")
+        self._third_party.add(Import(module, name))
         return name or module
 
     def block(self) -> ImportBlock:
-        lines = self._scope.import_lines() if self._scope else []
+        modules = self._scope.imports() if self._scope else []
         return ImportBlock(
             stdlib=_sorted_section(self._stdlib),
-            third_party=_sorted_section([*self._third_party, *lines]),
+            third_party=_sorted_section([*self._third_party, *modules]),
         )
 
     def _use_module(self, module: str) -> None:
@@ -156,18 +163,17 @@ def resolved(build: Callable[[ImportTracker], V], own_module: str = "") -> tuple
     return view, tracker.block()
 
 
-def _sorted_section(lines: Iterable[str]) -> tuple[str, ...]:
+def _sorted_section(imports: Iterable[Import]) -> tuple[str, ...]:
     plain: set[_Statement] = set()
     merged: dict[str, set[str]] = {}  # `from m import a, b`: un-aliased names merge
     aliased: set[_Statement] = set()  # `from m import a as b` stays a statement of its own
-    for line in lines:
-        words = line.split(maxsplit=3)
-        if words[0] == "import":
-            plain.add(_Statement(" ".join(words[1:]), ()))
-        elif " as " in words[3]:
-            aliased.add(_Statement(words[1], (words[3],)))
+    for item in imports:
+        if not item.name:
+            plain.add(_Statement(item.module, ()))
+        elif " as " in item.name:
+            aliased.add(_Statement(item.module, (item.name,)))
         else:
-            merged.setdefault(words[1], set()).update(n.strip() for n in words[3].split(","))
+            merged.setdefault(item.module, set()).add(item.name)
     from_statements = [
         *aliased,
         *(

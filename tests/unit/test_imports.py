@@ -1,5 +1,5 @@
 from protoc_gen_pyservice.model.nodes import TypeRef
-from protoc_gen_pyservice.render.imports import ImportTracker, ModuleScope, resolved
+from protoc_gen_pyservice.render.imports import Import, ImportTracker, ModuleScope, resolved
 
 
 def ref(module: str, name: str = "M") -> TypeRef:
@@ -9,9 +9,9 @@ def ref(module: str, name: str = "M") -> TypeRef:
 def test_short_aliases_when_unique() -> None:
     scope = ModuleScope(["user.v1.user_pb2", "google.protobuf.empty_pb2"])
     assert scope.local(ref("user.v1.user_pb2", "User")) == "user_pb2.User"
-    assert scope.import_lines() == [
-        "from google.protobuf import empty_pb2",
-        "from user.v1 import user_pb2",
+    assert scope.imports() == [
+        Import("google.protobuf", "empty_pb2"),
+        Import("user.v1", "user_pb2"),
     ]
 
 
@@ -22,10 +22,10 @@ def test_clashing_basenames_use_the_whole_path() -> None:
         "beta.common_pb2": "beta_common_pb2",
         "top_pb2": "top_pb2",
     }
-    assert scope.import_lines() == [
-        "from alpha import common_pb2 as alpha_common_pb2",
-        "from beta import common_pb2 as beta_common_pb2",
-        "import top_pb2",
+    assert scope.imports() == [
+        Import("alpha", "common_pb2 as alpha_common_pb2"),
+        Import("beta", "common_pb2 as beta_common_pb2"),
+        Import("top_pb2"),
     ]
 
 
