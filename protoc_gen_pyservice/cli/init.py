@@ -141,25 +141,27 @@ plugins:
 GITIGNORE_LINES = (f"/{protos.INCLUDE_DIR.split('/')[0]}/",)
 
 
+# protoc's own stubs are not written for --strict: found through mypy_path rather than checked
+# as files of their own, and read with their errors not reported (follow_imports_for_stubs
+# applies that to .pyi too).
+_PROTOC_STUB_MYPY: dict[str, object] = {
+    "exclude": [r"_pb2\.pyi?$"],
+    "follow_imports": "silent",
+    "follow_imports_for_stubs": True,
+}
+
+
 def mypy_settings(layout: Layout) -> dict[str, object]:
     """What `mypy --strict` needs for the generated code (see the README's type checking
-    section): the output folder as an import root, and protoc's own stubs, which are not
-    written for --strict, read but not reported on."""
+    section): the output folder as an import root, and protoc's stubs read but not reported on."""
     settings: dict[str, object] = {
         "strict": True,
         "mypy_path": layout.out_dir,
         "explicit_package_bases": True,
     }
     if layout.stubs is Stubs.PROTOC:
-        # Found through mypy_path rather than checked as files of their own; read, with
-        # errors in them not reported (follow_imports_for_stubs applies that to .pyi too).
-        settings["exclude"] = [r"_pb2\.pyi?$"]
-        settings["follow_imports"] = "silent"
-        settings["follow_imports_for_stubs"] = True
+        settings.update(_PROTOC_STUB_MYPY)
     return settings
-
-
-_PROTOC_STUB_MYPY_KEYS = frozenset({"exclude", "follow_imports", "follow_imports_for_stubs"})
 
 
 def pytest_settings(layout: Layout) -> dict[str, object]:
@@ -225,7 +227,7 @@ def extend_pyproject(path: Path, layout: Layout, force: bool) -> Written:
         table = _table(tool, name.split("."), path)
         if force and name == "mypy":
             # Settings only the other --stubs choice writes would outlive the switch.
-            for key in _PROTOC_STUB_MYPY_KEYS - settings.keys():
+            for key in _PROTOC_STUB_MYPY.keys() - settings.keys():
                 if key in table:
                     del table[key]
                     changed = True
