@@ -11,7 +11,7 @@ from protoc_gen_pyservice import runtime
 from protoc_gen_pyservice.runtime.errors import STATUS_DETAILS_KEY
 from user.v1 import user_client, user_pb2, user_service
 
-from examples.user_server import InMemoryUsers
+from tests.behaviour.in_memory_users import InMemoryUsers
 
 INVALID: list[tuple[str, Message]] = [
     ("get_user", user_pb2.GetUserRequest(id="")),

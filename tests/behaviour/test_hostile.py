@@ -50,7 +50,7 @@ from protoc_gen_pyservice import runtime
 from protoc_gen_pyservice.runtime import interceptors, serve
 from user.v1 import user_client, user_pb2, user_service
 
-from examples.user_server import InMemoryUsers
+from tests.behaviour.in_memory_users import InMemoryUsers
 from tests.behaviour.test_example_server import free_port
 from tests.behaviour.test_production import started
 from tests.conftest import ROOT

@@ -15,7 +15,7 @@ from protoc_gen_pyservice.runtime import serve
 from protoc_gen_pyservice.runtime.client import DEFAULT_CHANNEL_OPTIONS
 from user.v1 import user_client, user_pb2, user_service
 
-from examples.user_server import InMemoryUsers
+from tests.behaviour.in_memory_users import InMemoryUsers
 
 
 async def test_pings_every_five_seconds_without_calls_keep_the_connection() -> None:

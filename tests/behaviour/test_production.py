@@ -26,7 +26,7 @@ from protoc_gen_pyservice import runtime
 from protoc_gen_pyservice.runtime import interceptors, serve
 from user.v1 import user_client, user_pb2, user_service
 
-from examples.user_server import InMemoryUsers
+from tests.behaviour.in_memory_users import InMemoryUsers
 
 SECRET = "test-secret-with-enough-entropy-0123456789"
 

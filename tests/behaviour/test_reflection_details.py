@@ -16,7 +16,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from protoc_gen_pyservice import runtime
 from protoc_gen_pyservice.runtime import serve
 
-from examples.user_server import InMemoryUsers
+from tests.behaviour.in_memory_users import InMemoryUsers
 from tests.behaviour.test_production import started
 from tests.conftest import ROOT
 

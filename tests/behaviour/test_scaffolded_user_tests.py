@@ -44,7 +44,7 @@ def test_the_scaffolded_negative_tests_pass_against_the_example_server(tmp_path:
     run(project, str(BIN / "pyservice"), "scaffold")
     (project / "services" / "user_service.py").write_text(
         '"""The example implementation standing in for the developer\'s."""\n\n'
-        "from examples.user_server import InMemoryUsers as UserService\n\n"
+        "from tests.behaviour.in_memory_users import InMemoryUsers as UserService\n\n"
         '__all__ = ["UserService"]\n'
     )
     output = run(

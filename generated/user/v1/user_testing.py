@@ -118,6 +118,18 @@ def _invalid_create_user_request_4() -> user_pb2.CreateUserRequest:
     return request
 
 
+def _invalid_create_user_request_5() -> user_pb2.CreateUserRequest:
+    request = valid_create_user_request()
+    request.password = "a" * 129
+    return request
+
+
+def _invalid_create_user_request_6() -> user_pb2.CreateUserRequest:
+    request = valid_create_user_request()
+    request.role = testing.enum_number(-1)
+    return request
+
+
 INVALID_CREATE_USER_REQUEST = testing.cases(
     user_pb2.CreateUserRequest,
     testing.InvalidCase(
@@ -131,6 +143,12 @@ INVALID_CREATE_USER_REQUEST = testing.cases(
     ),
     testing.InvalidCase(
         "password-string.min_len", "password", "string.min_len", _invalid_create_user_request_4
+    ),
+    testing.InvalidCase(
+        "password-string.max_len", "password", "string.max_len", _invalid_create_user_request_5
+    ),
+    testing.InvalidCase(
+        "role-enum.defined_only", "role", "enum.defined_only", _invalid_create_user_request_6
     ),
 )
 
@@ -152,6 +170,12 @@ def _invalid_update_user_request_2() -> user_pb2.UpdateUserRequest:
     return request
 
 
+def _invalid_update_user_request_3() -> user_pb2.UpdateUserRequest:
+    request = valid_update_user_request()
+    request.role = testing.enum_number(-1)
+    return request
+
+
 INVALID_UPDATE_USER_REQUEST = testing.cases(
     user_pb2.UpdateUserRequest,
     testing.InvalidCase(
@@ -159,6 +183,9 @@ INVALID_UPDATE_USER_REQUEST = testing.cases(
     ),
     testing.InvalidCase(
         "email-string.email", "email", "string.email", _invalid_update_user_request_2
+    ),
+    testing.InvalidCase(
+        "role-enum.defined_only", "role", "enum.defined_only", _invalid_update_user_request_3
     ),
 )
 

@@ -11,6 +11,9 @@ from user.v1 import user_pb2
 
 runtime.ensure_compatible(1)
 
+_CREATE_USER_REQUEST_ROLE_DEFINED = frozenset({0, 1, 2, 3})
+_UPDATE_USER_REQUEST_ROLE_DEFINED = frozenset({0, 1, 2, 3})
+
 
 def check_user(
     m: user_pb2.User,
@@ -122,6 +125,22 @@ def check_create_user_request(
                 "value length must be at least 8 characters",
             ),
         )
+    if len(m.password) > 128:
+        out.append(
+            validation.Violation(
+                prefix + "password",
+                "string.max_len",
+                "value length must be at most 128 characters",
+            ),
+        )
+    if m.role not in _CREATE_USER_REQUEST_ROLE_DEFINED:
+        out.append(
+            validation.Violation(
+                prefix + "role",
+                "enum.defined_only",
+                "value must be one of the defined enum values",
+            ),
+        )
 
 
 def check_update_user_request(
@@ -144,6 +163,14 @@ def check_update_user_request(
                 prefix + "email",
                 "string.email",
                 "value must be a valid email address",
+            ),
+        )
+    if m.role not in _UPDATE_USER_REQUEST_ROLE_DEFINED:
+        out.append(
+            validation.Violation(
+                prefix + "role",
+                "enum.defined_only",
+                "value must be one of the defined enum values",
             ),
         )
 
