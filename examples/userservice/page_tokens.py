@@ -32,6 +32,7 @@ INVALID = "page_token is not valid for this request"
 EXPIRED = "page_token has expired"
 
 MIN_SECRET_BYTES = 32
+DEFAULT_TTL_SECONDS = 3600.0
 # Checked before any decoding. It leaves about 1500 bytes for the JSON cursor: room for three
 # 80-character names even in a script JSON escapes at 6 bytes a character.
 MAX_TOKEN_LENGTH = 2048
@@ -58,7 +59,7 @@ class PageTokens:
     def __init__(
         self,
         secret: bytes,
-        ttl_seconds: float = 3600.0,
+        ttl_seconds: float = DEFAULT_TTL_SECONDS,
         clock: Callable[[], float] = time.time,
         *,
         previous_secrets: Sequence[bytes] = (),

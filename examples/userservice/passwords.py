@@ -19,13 +19,14 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 
 import argon2
+from argon2 import Parameters as Parameters  # re-exported: the type of the parameters here
 
 # The UTF-8 length limit: argon2's cost hardly depends on it, but what a peer sends is bounded.
 # Any 256 characters fit (UTF-8 needs at most 4 bytes a character); ASVS asks for at least 64.
 MAX_PASSWORD_BYTES = 1024
 
 # OWASP Password Storage Cheat Sheet: argon2id with 19 MiB, 2 iterations, 1 lane.
-OWASP_PARAMETERS = argon2.Parameters(
+OWASP_PARAMETERS = Parameters(
     type=argon2.Type.ID,
     version=19,
     salt_len=16,
@@ -46,7 +47,7 @@ class PasswordTooLong(ValueError):
         super().__init__(f"password is longer than {MAX_PASSWORD_BYTES} bytes in UTF-8")
 
 
-def _meets_owasp_minimum(parameters: argon2.Parameters) -> bool:
+def _meets_owasp_minimum(parameters: Parameters) -> bool:
     return (
         parameters.type is argon2.Type.ID
         and parameters.version == 19
@@ -75,7 +76,7 @@ class PasswordHasher:
 
     def __init__(
         self,
-        parameters: argon2.Parameters = OWASP_PARAMETERS,
+        parameters: Parameters = OWASP_PARAMETERS,
         *,
         max_concurrent: int = os.cpu_count() or 1,
         allow_weak_for_tests: bool = False,
