@@ -74,6 +74,18 @@ class ThrottledLog:
         self._held = 0
 
 
+def client(url: str, timeout_seconds: float) -> redis.asyncio.Redis:
+    """A client whose connecting and commands each take at most `timeout_seconds`, and which
+    never retries: a retried PUBLISH or script may act twice, and a pub/sub connection it
+    quietly reconnected would hide the updates lost in between."""
+    return redis.asyncio.Redis.from_url(
+        url,
+        socket_timeout=timeout_seconds,
+        socket_connect_timeout=timeout_seconds,
+        retry=Retry(NoBackoff(), 0),
+    )
+
+
 class RedisUpdateBus(events.UpdateBus):
     """An UpdateBus shared by every instance connected to one Redis.
 
@@ -108,14 +120,7 @@ class RedisUpdateBus(events.UpdateBus):
         self._first_delay = first_reconnect_delay_seconds
         self._max_delay = max(max_reconnect_delay_seconds, first_reconnect_delay_seconds)
         self._hub = events.UpdateHub(max_queued)
-        # No retries inside redis-py: a retried PUBLISH may go out twice, and a pub/sub
-        # connection it quietly reconnects would hide the updates lost in between.
-        self._redis = redis.asyncio.Redis.from_url(
-            url,
-            socket_timeout=timeout_seconds,
-            socket_connect_timeout=timeout_seconds,
-            retry=Retry(NoBackoff(), 0),
-        )
+        self._redis = client(url, timeout_seconds)
         self._listener: asyncio.Task[None] | None = None
         self._sending: set[asyncio.Task[None]] = set()
         self._live = False

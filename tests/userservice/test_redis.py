@@ -14,20 +14,18 @@ import redis.asyncio
 from user.v1 import user_pb2
 
 from examples.userservice import events
+from examples.userservice.cache import (
+    DEFAULT_KEY_PREFIX,
+    CacheUnavailable,
+    NoCache,
+    RedisUserCache,
+)
 from examples.userservice.redis_events import DEFAULT_CHANNEL, RedisUpdateBus, UpdatesInterrupted
 
 if TYPE_CHECKING:
     from tests.userservice.redis_server import RedisServer
 
 pytest_plugins = ["tests.userservice.redis_server"]
-
-# Quick to notice trouble and to come back, so the tests take fractions of a second.
-FAST = {
-    "timeout_seconds": 0.5,
-    "ping_interval_seconds": 0.2,
-    "first_reconnect_delay_seconds": 0.02,
-    "max_reconnect_delay_seconds": 0.1,
-}
 
 
 def _update(user_id: str, number: int = 0) -> user_pb2.UserUpdate:
@@ -38,8 +36,19 @@ def _update(user_id: str, number: int = 0) -> user_pb2.UserUpdate:
 
 
 @contextlib.asynccontextmanager
-async def _started(url: str, **options: float) -> AsyncIterator[RedisUpdateBus]:
-    bus = RedisUpdateBus(url, **options)  # type: ignore[arg-type]
+async def _started(url: str, *, quick: bool = False) -> AsyncIterator[RedisUpdateBus]:
+    """A started bus; a quick one notices trouble and comes back in fractions of a second."""
+    bus = (
+        RedisUpdateBus(
+            url,
+            timeout_seconds=0.5,
+            ping_interval_seconds=0.2,
+            first_reconnect_delay_seconds=0.02,
+            max_reconnect_delay_seconds=0.1,
+        )
+        if quick
+        else RedisUpdateBus(url)
+    )
     await bus.start()
     try:
         yield bus
@@ -119,7 +128,7 @@ async def test_malformed_messages_are_skipped_and_logged_once(empty_redis_url, c
 async def test_a_dropped_connection_ends_subscriptions_and_the_bus_recovers(
     private_redis: RedisServer,
 ):
-    async with _started(private_redis.url, **FAST) as bus:
+    async with _started(private_redis.url, quick=True) as bus:
         waiting = asyncio.create_task(bus.subscribe([]).next())
         await asyncio.sleep(0)
         private_redis.kill()
@@ -139,7 +148,7 @@ async def test_a_dropped_connection_ends_subscriptions_and_the_bus_recovers(
 
 
 async def test_a_server_that_stops_answering_ends_subscriptions(private_redis: RedisServer):
-    async with _started(private_redis.url, **FAST) as bus:
+    async with _started(private_redis.url, quick=True) as bus:
         waiting = asyncio.create_task(bus.subscribe([]).next())
         await asyncio.sleep(0)
         private_redis.freeze()
@@ -190,3 +199,158 @@ async def test_start_fails_when_redis_is_unreachable(private_redis: RedisServer)
 def test_timeouts_must_be_positive():
     with pytest.raises(ValueError, match="ping_interval_seconds must be positive, got 0"):
         RedisUpdateBus("redis://127.0.0.1:1/0", ping_interval_seconds=0)
+
+
+# The cache ------------------------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def _cache(
+    url: str, *, ttl_seconds: float = 300.0, timeout_seconds: float = 1.0
+) -> AsyncIterator[RedisUserCache]:
+    cache = RedisUserCache(url, ttl_seconds=ttl_seconds, timeout_seconds=timeout_seconds)
+    try:
+        yield cache
+    finally:
+        await cache.close()
+
+
+def _user(version: int) -> bytes:
+    return user_pb2.User(id="u", first_name=f"version {version}").SerializeToString()
+
+
+async def _ttl_ms(url: str, user_id: str) -> int:
+    async with redis.asyncio.Redis.from_url(url) as raw:
+        ttl: int = await raw.pttl(DEFAULT_KEY_PREFIX + user_id)
+        return ttl
+
+
+async def test_offer_keeps_only_a_newer_version(empty_redis_url):
+    async with _cache(empty_redis_url) as cache:
+        assert await cache.get("u") is None
+        await cache.offer("u", 2, _user(2))
+        assert await cache.get("u") == _user(2)
+        await cache.offer("u", 1, _user(1))
+        await cache.offer("u", 2, b"another copy")
+        assert await cache.get("u") == _user(2)
+        await cache.offer("u", 3, _user(3))
+        assert await cache.get("u") == _user(3)
+
+
+async def test_a_deleted_user_is_not_brought_back_by_a_late_offer(empty_redis_url):
+    async with _cache(empty_redis_url) as cache:
+        await cache.offer("u", 1, _user(1))
+        async with cache.writing("u") as write:
+            write.forget(2)
+        assert await cache.get("u") is None
+        await cache.offer("u", 1, _user(1))
+        assert await cache.get("u") is None
+
+
+async def test_every_entry_expires(empty_redis_url):
+    async with _cache(empty_redis_url, ttl_seconds=30) as cache:
+        await cache.offer("read", 1, _user(1))
+        async with cache.writing("written") as write:
+            write.offer(2, _user(2))
+        async with cache.writing("deleted") as write:
+            write.forget(2)
+        for user_id in ("read", "written", "deleted"):
+            assert 29_000 < await _ttl_ms(empty_redis_url, user_id) <= 30_000
+
+
+@pytest.mark.parametrize("late_offer", ["during the write", "after the write"])
+async def test_a_racing_reader_cannot_cache_the_old_user(empty_redis_url, late_offer):
+    async with _cache(empty_redis_url) as cache:
+        # The reader misses and reads version 1 from the store...
+        assert await cache.get("u") is None
+        read = (1, _user(1))
+        # ...the writer commits version 2 and writes it through...
+        async with cache.writing("u") as write:
+            assert await cache.get("u") is None  # nothing is served while a write is under way
+            if late_offer == "during the write":
+                await cache.offer("u", *read)
+            write.offer(2, _user(2))
+        # ...and the reader's offer of what it read comes last.
+        await cache.offer("u", *read)
+        assert await cache.get("u") == _user(2)
+
+
+async def test_a_failed_write_through_leaves_the_user_uncached_not_stale(
+    empty_redis_url, monkeypatch, caplog
+):
+    async with _cache(empty_redis_url) as cache:
+        await cache.offer("u", 1, _user(1))
+
+        async def unreachable(**_: object) -> None:
+            raise redis.ConnectionError("Redis went away")
+
+        with monkeypatch.context() as patch:
+            patch.setattr(cache, "_finish_write", unreachable)
+            async with cache.writing("u") as write:
+                write.offer(2, _user(2))
+        assert "user cache write-through failed" in caplog.text
+        assert await cache.get("u") is None
+        await cache.offer("u", 1, _user(1))
+        await cache.offer("u", 2, _user(2))
+        assert await cache.get("u") is None  # readers do not fill it either...
+        assert await _ttl_ms(empty_redis_url, "u") > 0  # ...until it expires
+
+
+async def test_a_write_that_says_nothing_leaves_the_user_uncached(empty_redis_url):
+    async with _cache(empty_redis_url) as cache:
+        await cache.offer("u", 1, _user(1))
+        with pytest.raises(ConnectionResetError):
+            async with cache.writing("u"):
+                raise ConnectionResetError  # the store failed mid-commit: written or not?
+        assert await cache.get("u") is None
+        assert await _ttl_ms(empty_redis_url, "u") > 0
+
+
+async def test_an_unchanged_user_is_served_again(empty_redis_url):
+    async with _cache(empty_redis_url) as cache:
+        await cache.offer("u", 1, _user(1))
+        async with cache.writing("u") as write:
+            write.unchanged()
+        assert await cache.get("u") == _user(1)
+
+
+async def test_concurrent_writes_serve_the_newest_once_both_are_done(empty_redis_url):
+    async with _cache(empty_redis_url) as cache:
+        first, second = cache.writing("u"), cache.writing("u")
+        first_write, second_write = await first.__aenter__(), await second.__aenter__()
+        second_write.offer(3, _user(3))
+        await second.__aexit__(None, None, None)
+        assert await cache.get("u") is None  # the first is still under way
+        first_write.offer(2, _user(2))
+        await first.__aexit__(None, None, None)
+        assert await cache.get("u") == _user(3)
+
+
+async def test_with_redis_down_reads_miss_and_writes_are_refused(
+    private_redis: RedisServer, caplog
+):
+    caplog.set_level(logging.WARNING, "examples.userservice.cache")
+    private_redis.stop()
+    async with _cache(private_redis.url, timeout_seconds=0.5) as cache:
+        assert await cache.get("u") is None
+        assert await cache.get("u") is None
+        await cache.offer("u", 1, _user(1))
+        with pytest.raises(CacheUnavailable, match="nothing was changed; retry"):
+            async with cache.writing("u"):
+                pytest.fail("the write went ahead without its cache mark")
+    assert len(caplog.records) == 1
+    assert caplog.records[0].getMessage().startswith("user cache read failed, reading the store")
+
+
+async def test_no_cache_misses_and_takes_any_write():
+    cache = NoCache()
+    await cache.offer("u", 1, _user(1))
+    async with cache.writing("u") as write:
+        write.offer(2, _user(2))
+    assert await cache.get("u") is None
+    await cache.close()
+
+
+def test_cache_ttl_must_be_positive():
+    with pytest.raises(ValueError, match=r"ttl_seconds must be at least 0\.001, got 0"):
+        RedisUserCache("redis://127.0.0.1:1/0", ttl_seconds=0)
