@@ -124,6 +124,7 @@ class RedisUpdateBus(events.UpdateBus):
         self._listener: asyncio.Task[None] | None = None
         self._sending: set[asyncio.Task[None]] = set()
         self._live = False
+        self._closed = False
         self._trouble = ThrottledLog(logger)
         self._malformed = ThrottledLog(logger)
 
@@ -149,6 +150,10 @@ class RedisUpdateBus(events.UpdateBus):
         )
 
     async def publish(self, update: events.Update) -> None:
+        if self._closed:  # a client would reconnect, and nobody would close it again
+            raise events.PublishFailed(
+                f"update of user {update.user.id!r} not published: the bus is closed"
+            )
         sending = asyncio.create_task(self._send(update))
         self._sending.add(sending)
         sending.add_done_callback(self._sending.discard)
@@ -167,7 +172,7 @@ class RedisUpdateBus(events.UpdateBus):
     async def close(self) -> None:
         """End every subscription with HubClosed, finish the publishes under way (each is
         bounded by the timeout), stop the listener and close the connections."""
-        self._live = False
+        self._closed = True
         self._hub.close()
         if self._listener is not None:
             self._listener.cancel()

@@ -185,6 +185,8 @@ async def test_close_ends_subscriptions_and_leaves_no_task(empty_redis_url):
         await subscription.next()
     assert not bus.is_subscribed
     assert asyncio.all_tasks() == {asyncio.current_task()}
+    with pytest.raises(events.PublishFailed, match="not published: the bus is closed"):
+        await bus.publish(_update("a"))
 
 
 async def test_start_fails_when_redis_is_unreachable(private_redis: RedisServer):
