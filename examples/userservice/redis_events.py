@@ -7,8 +7,8 @@ updates in the one order Redis received them.
 Pub/sub keeps nothing for a subscriber that is away. When the connection drops, or stops
 answering PINGs for two intervals, whatever was published meanwhile is gone, so the listener
 ends every subscription with UpdatesInterrupted and resubscribes with backoff; until Redis
-confirms the new SUBSCRIBE, new subscriptions end the same way at once. A client resubscribes
-and rereads what it watches, and never misses an update without being told.
+confirms the new SUBSCRIBE, new subscriptions end the same way at once. The client resubscribes
+and rereads what it watches; but for the one gap below, it never misses an update untold.
 
 A message that is not an update of some user is skipped and logged (one line a minute at
 most): ending every stream for it would let anyone who can publish on the channel end them.
