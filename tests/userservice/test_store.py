@@ -1,4 +1,5 @@
-"""The stores behind UserRepository."""
+"""The stores behind UserRepository: every test runs on SQLite and on PostgreSQL (skipped, with
+the reason, where no PostgreSQL server can be had)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 
 from examples.userservice import store
+from examples.userservice.store import postgres as postgres_store
 from examples.userservice.store import sqlite as sqlite_store
 from examples.userservice.store.base import (
     Column,
@@ -30,6 +33,7 @@ from examples.userservice.store.base import (
     UserRecord,
     UserRepository,
 )
+from tests.userservice.postgres_server import postgres_database_url, postgres_url  # noqa: F401
 
 FIRST_NAMES = ("Ada", "ada", "Élodie", "Zoë", "Grace")
 SORTABLE = [column for column in Column if column is not Column.ID]
@@ -92,9 +96,42 @@ class SqliteBackend(Backend):
             holder.join()
 
 
-@pytest.fixture
-def backend(tmp_path: Path) -> Backend:
-    return SqliteBackend(tmp_path / "users.db")
+class PostgresBackend(Backend):
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.latest = postgres_store.SCHEMA_VERSION
+
+    async def schema_version(self) -> int:
+        connection = await asyncpg.connect(self.url)
+        try:
+            version: int = await connection.fetchval("SELECT max(version) FROM schema_version")
+            return version
+        finally:
+            await connection.close()
+
+    async def set_schema_version(self, version: int) -> None:
+        connection = await asyncpg.connect(self.url)
+        try:
+            await connection.execute("INSERT INTO schema_version VALUES ($1)", version)
+        finally:
+            await connection.close()
+
+    @contextlib.asynccontextmanager
+    async def write_lock_held(self) -> AsyncIterator[None]:
+        connection = await asyncpg.connect(self.url)
+        try:
+            async with connection.transaction():
+                await connection.execute("LOCK TABLE users IN EXCLUSIVE MODE")
+                yield
+        finally:
+            await connection.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    if request.param == "sqlite":
+        return SqliteBackend(tmp_path / "users.db")
+    return PostgresBackend(request.getfixturevalue("postgres_database_url"))
 
 
 @pytest.fixture
@@ -485,7 +522,6 @@ async def _max_tick_gap(seconds: float) -> float:
     ("url", "named"),
     [
         ("mysql://root:hunter2@db/users", "scheme 'mysql'"),
-        ("postgresql://root:hunter2@db/users", "scheme 'postgresql'"),
         ("sqlite://relative.db", "scheme 'sqlite', but not sqlite:///<path>"),
         ("hunter2", "a URL without a scheme"),
         ("user:hunter2@db://x", "a URL without a scheme"),
@@ -497,7 +533,16 @@ async def test_other_urls_are_refused_without_echoing_a_password(url: str, named
     message = str(raised.value)
     assert f"({named})" in message
     assert "hunter2" not in message
+    assert "postgresql://" in message
     assert "\n" not in message
+
+
+def test_describe_names_the_store_without_its_password(tmp_path: Path) -> None:
+    assert store.describe(f"sqlite:///{tmp_path}/users.db") == f"SQLite {tmp_path}/users.db"
+    assert (
+        store.describe("postgres://app:hunter2@db.internal:5433/users?password=hunter2")
+        == "PostgreSQL app@db.internal:5433/users"
+    )
 
 
 def test_sqlite_urls_take_relative_and_absolute_paths(

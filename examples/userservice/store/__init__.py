@@ -1,7 +1,9 @@
 """Where users are kept: `open_repository(url)` opens the store a database URL names.
 
 `sqlite:///relative/path.db` and `sqlite:////absolute/path.db` (SQLAlchemy's spelling) open the
-embedded default (`sqlite.py`).
+embedded default (`sqlite.py`); `postgresql://...` and `postgres://...` open PostgreSQL
+(`postgres.py`). A store module is imported only when its URL is used, so a SQLite deployment
+never loads asyncpg.
 """
 
 from __future__ import annotations
@@ -9,29 +11,41 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
 
 from examples.userservice.store.base import StoreError, UserRepository
 
 __all__ = ["StoreError", "default_database_url", "describe", "open_repository"]
 
 _SQLITE_PREFIX = "sqlite:///"
+_POSTGRES_SCHEMES = ("postgresql", "postgres")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")  # RFC 3986
-_ACCEPTED = "sqlite:///relative/path.db, sqlite:////absolute/path.db"
+_ACCEPTED = "sqlite:///relative/path.db, sqlite:////absolute/path.db, postgresql://, postgres://"
 
 
 async def open_repository(url: str) -> UserRepository:
     """Open, migrating as needed, the store `url` names. ValueError for a URL of another kind;
     StoreError when the database cannot be opened or used."""
-    target = _parse(url)
-    from examples.userservice.store.sqlite import open_sqlite
+    kind, target = _parse(url)
+    if kind == "sqlite":
+        from examples.userservice.store.sqlite import open_sqlite
 
-    return await open_sqlite(target)
+        return await open_sqlite(target)
+    from examples.userservice.store.postgres import open_postgres
+
+    return await open_postgres(target)
 
 
 def describe(url: str) -> str:
     """The store `url` names, for a log line: a password, and any query, left out."""
-    target = _parse(url)
-    return f"SQLite {Path(target).resolve()}"
+    kind, target = _parse(url)
+    if kind == "sqlite":
+        return f"SQLite {Path(target).resolve()}"
+    parts = urlsplit(target)
+    user = f"{parts.username}@" if parts.username else ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"PostgreSQL {user}{parts.hostname or 'localhost'}{port}{parts.path}"
 
 
 def default_database_url() -> str:
@@ -45,11 +59,13 @@ def default_database_url() -> str:
     return _SQLITE_PREFIX + str(path)
 
 
-def _parse(url: str) -> str:
-    """The SQLite file's path."""
+def _parse(url: str) -> tuple[Literal["sqlite", "postgres"], str]:
+    """("sqlite", the file's path) or ("postgres", the URL)."""
     if url.startswith(_SQLITE_PREFIX) and len(url) > len(_SQLITE_PREFIX):
-        return url[len(_SQLITE_PREFIX) :]
+        return "sqlite", url[len(_SQLITE_PREFIX) :]
     scheme, separator, _ = url.partition("://")
+    if separator and scheme in _POSTGRES_SCHEMES:
+        return "postgres", url
     # Only a scheme is echoed: the rest of a URL may hold a password.
     if not separator or not _SCHEME.fullmatch(scheme):
         named = "a URL without a scheme"

@@ -1,0 +1,131 @@
+"""A throwaway PostgreSQL server for the store tests, started once per session.
+
+`postgres_url` installs Debian's server package when it is missing (tests/debian.py), runs
+`initdb` and `pg_ctl` in a fresh directory as the `postgres` OS user when the tests run as root
+(the server refuses root), listens on 127.0.0.1 on a free port with its socket in that
+directory, and removes it all afterwards, whatever the tests did. Where no server can be had,
+the tests that ask for one skip with the reason. `postgres_database_url` gives each test an
+empty database of its own.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from tests.debian import ensure_installed
+
+_INSTALL_ROOT = Path("/usr/lib/postgresql")
+_OS_USER = "postgres"
+_database_numbers = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """postgresql://postgres@127.0.0.1:<port>/pyservice, a database on a server of our own."""
+    problem = ensure_installed(["postgresql"], _INSTALL_ROOT)
+    if problem:
+        pytest.skip(f"no PostgreSQL server: {problem}")
+    binaries = _binaries()
+    if binaries is None:
+        pytest.skip(f"no PostgreSQL server: no */bin/postgres under {_INSTALL_ROOT}")
+    directory = Path(tempfile.mkdtemp(prefix="pyservice-postgres-"))
+    data, log = directory / "data", directory / "server.log"
+    try:
+        if os.geteuid() == 0:
+            shutil.chown(directory, _OS_USER, _OS_USER)
+        failure = _run(
+            binaries / "initdb", "-D", data, "-U", "postgres", "-A", "trust", "--no-sync"
+        )
+        if failure:
+            pytest.skip(f"PostgreSQL initdb failed: {failure}")
+        port = _free_port()
+        # A throwaway server: durability buys nothing here and costs test time.
+        settings = f"-c listen_addresses=127.0.0.1 -p {port} -k {directory} -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        try:
+            failure = _run(
+                binaries / "pg_ctl",
+                "start",
+                "-D",
+                data,
+                "-l",
+                log,
+                "-w",
+                "-t",
+                "60",
+                "-o",
+                settings,
+            )
+            if failure:
+                pytest.skip(f"PostgreSQL did not start: {_last_line(log) or failure}")
+            server = f"postgresql://postgres@127.0.0.1:{port}"
+            failure = _run(
+                binaries / "psql",
+                "-q",
+                "-d",
+                f"{server}/postgres",
+                "-c",
+                "CREATE DATABASE pyservice",
+            )
+            if failure:
+                pytest.skip(f"PostgreSQL did not create a database: {failure}")
+            yield f"{server}/pyservice"
+        finally:
+            _run(binaries / "pg_ctl", "stop", "-D", data, "-m", "fast", "-w")
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
+async def postgres_database_url(postgres_url: str) -> AsyncIterator[str]:
+    """A new, empty database on the session's server, dropped after the test."""
+    name = f"test_{next(_database_numbers)}"
+    admin = await asyncpg.connect(postgres_url)
+    try:
+        # An ICU locale whose order is not code point order: the store must not depend on it.
+        await admin.execute(
+            f"CREATE DATABASE {name} TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US'"
+        )
+        yield postgres_url.rsplit("/", 1)[0] + f"/{name}"
+        await admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+    finally:
+        await admin.close()
+
+
+def _binaries() -> Path | None:
+    """The bin directory of the newest installed server major version."""
+    found = sorted(_INSTALL_ROOT.glob("*/bin/postgres"), key=lambda path: int(path.parts[-3]))
+    return found[-1].parent if found else None
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _run(program: Path, *arguments: str | Path) -> str | None:
+    """Run as the postgres OS user when we are root; None on success, else one line why not."""
+    command = [str(program), *map(str, arguments)]
+    if os.geteuid() == 0:
+        command = ["runuser", "-u", _OS_USER, "--", *command]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    if result.returncode == 0:
+        return None
+    lines = (result.stderr or result.stdout).strip().splitlines()
+    return lines[-1] if lines else f"{program.name} exited with status {result.returncode}"
+
+
+def _last_line(path: Path) -> str | None:
+    lines = path.read_text(errors="replace").strip().splitlines() if path.exists() else []
+    return lines[-1] if lines else None
