@@ -41,9 +41,10 @@ bench: setup
 	$(BIN)/python bench/bench_validate.py --write
 	$(BIN)/python bench/bench_rpc.py --write
 
-## The example UserService on 127.0.0.1:$${PYSERVICE_PORT:-50051}, reflection on.
+## The example UserService on 127.0.0.1:$${PYSERVICE_PORT:-50051}, reflection on, its users in
+## SQLite (PYSERVICE_DATABASE_URL; the README lists every PYSERVICE_* setting).
 serve: setup
-	PYSERVICE_REFLECTION=$${PYSERVICE_REFLECTION:-1} $(BIN)/python -m examples.user_server
+	PYSERVICE_REFLECTION=$${PYSERVICE_REFLECTION:-1} $(BIN)/python -m examples.userservice
 
 ## dist/protoc_gen_pyservice-*.whl, for `pip install 'dist/...whl[compiler,typing]'` elsewhere.
 wheel: setup

@@ -38,6 +38,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Literal, Protocol
 
 import redis
+from protoc_gen_pyservice import runtime
 
 from examples.userservice import redis_events
 
@@ -84,9 +85,9 @@ redis.call('PEXPIRE', KEYS[1], ARGV[4])
 """
 
 
-class CacheUnavailable(Exception):
-    """The cache could not be told about a write, which therefore did not happen: answer
-    UNAVAILABLE with this message."""
+class CacheUnavailable(runtime.Unavailable):
+    """The cache could not be told about a write, which therefore did not happen. A status
+    error, so a handler that lets it pass answers UNAVAILABLE with this message."""
 
     def __init__(self) -> None:
         super().__init__("the user cache is unavailable, so nothing was changed; retry")

@@ -217,6 +217,11 @@ class UpdateBus(Protocol):
 
     def subscribe(self, user_ids: Iterable[str]) -> Subscription: ...
 
+    @property
+    def subscriber_count(self) -> int:
+        """Subscriptions of this instance now open (for readiness checks and tests)."""
+        ...
+
     async def close(self) -> None:
         """End every subscription with a SubscriptionEnded and release what the bus holds."""
         ...
@@ -236,6 +241,10 @@ class LocalUpdateBus(UpdateBus):
 
     def subscribe(self, user_ids: Iterable[str]) -> Subscription:
         return self._hub.subscribe(user_ids)
+
+    @property
+    def subscriber_count(self) -> int:
+        return self._hub.subscriber_count
 
     async def close(self) -> None:
         self._hub.close()

@@ -169,6 +169,10 @@ class RedisUpdateBus(events.UpdateBus):
             subscription.end(UpdatesInterrupted)
         return subscription
 
+    @property
+    def subscriber_count(self) -> int:
+        return self._hub.subscriber_count
+
     async def close(self) -> None:
         """End every subscription with HubClosed, finish the publishes under way (each is
         bounded by the timeout), stop the listener and close the connections."""

@@ -45,10 +45,10 @@ class InMemoryUsers(user_service.UserServiceBase):
             )
         return user
 
-    async def get_user(self, request, context):  # type: ignore[no-untyped-def]
+    async def get_user(self, request, context):
         return user_pb2.GetUserResponse(user=self._get(request.id))
 
-    async def list_users(self, request, context):  # type: ignore[no-untyped-def]
+    async def list_users(self, request, context):
         users = sorted(self._users.values(), key=lambda u: u.id)
         token = request.page_token or "0"
         if not (len(token) <= 18 and token.isascii() and token.isdecimal()):
@@ -60,7 +60,7 @@ class InMemoryUsers(user_service.UserServiceBase):
             users=page, next_page_token=next_token, total_count=len(users)
         )
 
-    async def create_user(self, request, context):  # type: ignore[no-untyped-def]
+    async def create_user(self, request, context):
         if request.email.casefold() in self._emails:
             raise runtime.AlreadyExists("a user with this email already exists")
         user = user_pb2.User(
@@ -77,7 +77,7 @@ class InMemoryUsers(user_service.UserServiceBase):
         self._publish(user_pb2.UserUpdate.UPDATE_TYPE_CREATED, user)
         return user_pb2.CreateUserResponse(user=user)
 
-    async def update_user(self, request, context):  # type: ignore[no-untyped-def]
+    async def update_user(self, request, context):
         user = self._get(request.id)
         fields = request.update_mask.paths or ["email", "first_name", "last_name", "role"]
         for name in fields:
@@ -92,7 +92,7 @@ class InMemoryUsers(user_service.UserServiceBase):
         self._publish(user_pb2.UserUpdate.UPDATE_TYPE_UPDATED, user)
         return user_pb2.UpdateUserResponse(user=user)
 
-    async def delete_user(self, request, context):  # type: ignore[no-untyped-def]
+    async def delete_user(self, request, context):
         user = self._users.pop(request.id, None)
         if user is not None:
             self._emails.discard(user.email.casefold())

@@ -29,18 +29,19 @@ def free_port() -> int:
 
 @pytest.fixture
 def example_server(
-    request: pytest.FixtureRequest,
+    request: pytest.FixtureRequest, tmp_path: Path
 ) -> Iterator[tuple[int, int, subprocess.Popen[str]]]:
     port, metrics_port = free_port(), free_port()
     env = {
         **os.environ,
+        "PYSERVICE_DATABASE_URL": f"sqlite:///{tmp_path}/users.db",
         "PYSERVICE_PORT": str(port),
         "PYSERVICE_REFLECTION": "1",
         "PYSERVICE_METRICS_PORT": str(metrics_port),
         **getattr(request, "param", {}),
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "examples.user_server"],
+        [sys.executable, "-m", "examples.userservice"],
         cwd=ROOT,
         env=env,
         stderr=subprocess.PIPE,

@@ -290,7 +290,7 @@ class ThreadedServer:
 
 @dataclass
 class ExampleServer:
-    """`python -m examples.user_server` in its own process: a crash is its exit code, not ours."""
+    """`python -m examples.userservice` in its own process: a crash is its exit code, not ours."""
 
     process: subprocess.Popen[bytes]
     port: int
@@ -338,16 +338,17 @@ class ExampleServer:
 @contextlib.contextmanager
 def example_server(**env: str) -> Iterator[ExampleServer]:
     port, metrics_port = free_port(), free_port()
-    environment = {
-        **os.environ,
-        "PYSERVICE_PORT": str(port),
-        "PYSERVICE_METRICS_PORT": str(metrics_port),
-        **env,
-    }
     # A file, not a pipe: the access log writes a line per call and must never block on us.
-    with tempfile.TemporaryFile("w+") as stderr:
+    with tempfile.TemporaryFile("w+") as stderr, tempfile.TemporaryDirectory() as store:
+        environment = {
+            **os.environ,
+            "PYSERVICE_PORT": str(port),
+            "PYSERVICE_METRICS_PORT": str(metrics_port),
+            "PYSERVICE_DATABASE_URL": f"sqlite:///{store}/users.db",
+            **env,
+        }
         process = subprocess.Popen(
-            [sys.executable, "-m", "examples.user_server"],
+            [sys.executable, "-m", "examples.userservice"],
             cwd=ROOT,
             env=environment,
             stdout=subprocess.DEVNULL,

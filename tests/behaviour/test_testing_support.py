@@ -16,7 +16,8 @@ from protoc_gen_pyservice.model import naming
 from protoc_gen_pyservice.runtime import testing
 from user.v1 import user_client, user_pb2, user_service, user_testing
 
-from examples.user_server import InMemoryUsers, settings_from
+from examples.userservice.config import server_settings_from as settings_from
+from tests.behaviour.in_memory_users import InMemoryUsers
 from tests.conftest import GENERATED, ROOT
 
 SERVICE = user_pb2.DESCRIPTOR.services_by_name["UserService"]
@@ -43,6 +44,7 @@ def test_every_request_type_with_rules_has_cases() -> None:
         "CreateUser",
         "UpdateUser",
         "DeleteUser",
+        "StreamUserUpdates",
     }
 
 
@@ -163,7 +165,7 @@ STRICT_MODULE = """
 import asyncio
 
 import pytest
-from examples.user_server import InMemoryUsers
+from tests.behaviour.in_memory_users import InMemoryUsers
 from protoc_gen_pyservice import runtime
 from protoc_gen_pyservice.runtime import testing
 from user.v1 import user_pb2, user_testing
@@ -224,6 +226,7 @@ def test_the_fixture_works_in_strict_mode_without_project_configuration(tmp_path
     )
     output = result.stdout + result.stderr
     # test_leaks itself passes; its fixture's teardown reports the task its call left behind.
-    assert "6 passed, 1 error" in output, output
+    passed = 2 + len(user_testing.INVALID_CREATE_USER_REQUEST)
+    assert f"{passed} passed, 1 error" in output, output
     assert "ERROR test_generated_style.py::test_leaks - AssertionError: tasks the server" in output
     assert "tasks the server started are still running: left-behind" in output

@@ -29,7 +29,7 @@ from pyservice import options_pb2 as pyservice_dot_options__pb2
 from validate import validate_pb2 as validate_dot_validate__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12user/v1/user.proto\x12\x07user.v1\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17pyservice/options.proto\x1a\x17validate/validate.proto\"\xa9\x02\n\x04User\x12\x17\n\x02id\x18\x01 \x01(\tB\x07\xfa\x42\x04r\x02\x10\x01R\x02id\x12\x1d\n\x05\x65mail\x18\x02 \x01(\tB\x07\xfa\x42\x04r\x02`\x01R\x05\x65mail\x12&\n\nfirst_name\x18\x03 \x01(\tB\x07\xfa\x42\x04r\x02\x10\x01R\tfirstName\x12$\n\tlast_name\x18\x04 \x01(\tB\x07\xfa\x42\x04r\x02\x10\x01R\x08lastName\x12%\n\x04role\x18\x05 \x01(\x0e\x32\x11.user.v1.UserRoleR\x04role\x12\x39\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x39\n\nupdated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tupdatedAt\")\n\x0eGetUserRequest\x12\x17\n\x02id\x18\x01 \x01(\tB\x07\xfa\x42\x04r\x02\x10\x01R\x02id\"\x8c\x01\n\x10ListUsersRequest\x12&\n\tpage_size\x18\x01 \x01(\x05\x42\t\xfa\x42\x06\x1a\x04\x18\x64(\x01R\x08pageSize\x12\x1d\n\npage_token\x18\x02 \x01(\tR\tpageToken\x12\x16\n\x06\x66ilter\x18\x03 \x01(\tR\x06\x66ilter\x12\x19\n\x08order_by\x18\x04 \x01(\tR\x07orderBy\"\xd9\x01\n\x11\x43reateUserRequest\x12\x1d\n\x05\x65mail\x18\x01 \x01(\tB\x07\xfa\x42\x04r\x02`\x01R\x05\x65mail\x12&\n\nfirst_name\x18\x02 \x01(\tB\x07\xfa\x42\x04r\x02\x10\x01R\tfirstName\x12$\n\tlast_name\x18\x03 \x01(\tB\x07\xfa\x42\x04r\x02\x10\x01R\x08lastName\x12&\n\x08password\x18\x04 \x01(\tB\n\xfa\x42\x07r\x05\x10\x08\x18\x80\x01R\x08password\x12/\n\x04role\x18\x05 \x01(\x0e\x32\x11.user.v1.UserRoleB\x08\xfa\x42\x05\x82\x01\x02\x10\x01R\x04role\"\xf8\x01\n\x11UpdateUserRequest\x12\x17\n\x02id\x18\x01 \x01(\tB\x07\xfa\x42\x04r\x02\x10\x01R\x02id\x12;\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskR\nupdateMask\x12 \n\x05\x65mail\x18\x03 \x01(\tB\n\xfa\x42\x07r\x05`\x01\xd0\x01\x01R\x05\x65mail\x12\x1d\n\nfirst_name\x18\x04 \x01(\tR\tfirstName\x12\x1b\n\tlast_name\x18\x05 \x01(\tR\x08lastName\x12/\n\x04role\x18\x06 \x01(\x0e\x32\x11.user.v1.UserRoleB\x08\xfa\x42\x05\x82\x01\x02\x10\x01R\x04role\",\n\x11\x44\x65leteUserRequest\x12\x17\n\x02id\x18\x01 \x01(\tB\x07\xfa\x42\x04r\x02\x10\x01R\x02id\"4\n\x0fGetUserResponse\x12!\n\x04user\x18\x01 \x01(\x0b\x32\r.user.v1.UserR\x04user\"\x81\x01\n\x11ListUsersResponse\x12#\n\x05users\x18\x01 \x03(\x0b\x32\r.user.v1.UserR\x05users\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x1f\n\x0btotal_count\x18\x03 \x01(\x05R\ntotalCount\"7\n\x12\x43reateUserResponse\x12!\n\x04user\x18\x01 \x01(\x0b\x32\r.user.v1.UserR\x04user\"7\n\x12UpdateUserResponse\x12!\n\x04user\x18\x01 \x01(\x0b\x32\r.user.v1.UserR\x04user\"5\n\x18StreamUserUpdatesRequest\x12\x19\n\x08user_ids\x18\x01 \x03(\tR\x07userIds\"\x93\x02\n\nUserUpdate\x12\x32\n\x04type\x18\x01 \x01(\x0e\x32\x1e.user.v1.UserUpdate.UpdateTypeR\x04type\x12!\n\x04user\x18\x02 \x01(\x0b\x32\r.user.v1.UserR\x04user\x12\x38\n\ttimestamp\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\ttimestamp\"t\n\nUpdateType\x12\x1b\n\x17UPDATE_TYPE_UNSPECIFIED\x10\x00\x12\x17\n\x13UPDATE_TYPE_CREATED\x10\x01\x12\x17\n\x13UPDATE_TYPE_UPDATED\x10\x02\x12\x17\n\x13UPDATE_TYPE_DELETED\x10\x03*g\n\x08UserRole\x12\x19\n\x15USER_ROLE_UNSPECIFIED\x10\x00\x12\x12\n\x0eUSER_ROLE_USER\x10\x01\x12\x13\n\x0fUSER_ROLE_ADMIN\x10\x02\x12\x17\n\x13USER_ROLE_MODERATOR\x10\x03\x32\xe9\x03\n\x0bUserService\x12I\n\x07GetUser\x12\x17.user.v1.GetUserRequest\x1a\x18.user.v1.GetUserResponse\"\x0b\x90\x02\x01\xea\xd4\x1c\x04\n\x02\x08\x05\x12O\n\tListUsers\x12\x19.user.v1.ListUsersRequest\x1a\x1a.user.v1.ListUsersResponse\"\x0b\x90\x02\x01\xea\xd4\x1c\x04\n\x02\x08\n\x12O\n\nCreateUser\x12\x1a.user.v1.CreateUserRequest\x1a\x1b.user.v1.CreateUserResponse\"\x08\xea\xd4\x1c\x04\n\x02\x08\x05\x12O\n\nUpdateUser\x12\x1a.user.v1.UpdateUserRequest\x1a\x1b.user.v1.UpdateUserResponse\"\x08\xea\xd4\x1c\x04\n\x02\x08\x05\x12M\n\nDeleteUser\x12\x1a.user.v1.DeleteUserRequest\x1a\x16.google.protobuf.Empty\"\x0b\x90\x02\x02\xea\xd4\x1c\x04\n\x02\x08\x05\x12M\n\x11StreamUserUpdates\x12!.user.v1.StreamUserUpdatesRequest\x1a\x13.user.v1.UserUpdate0\x01\x42\x31Z/github.com/myorg/myapp/pkg/proto/user/v1;userv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12user/v1/user.proto\x12\x07user.v1\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17pyservice/options.proto\x1a\x17validate/validate.proto\"\xa9\x02\n\x04User\x12\x17\n\x02id\x18\x01 \x01(\tB\x07\xfa\x42\x04r\x02\x10\x01R\x02id\x12\x1d\n\x05\x65mail\x18\x02 \x01(\tB\x07\xfa\x42\x04r\x02`\x01R\x05\x65mail\x12&\n\nfirst_name\x18\x03 \x01(\tB\x07\xfa\x42\x04r\x02\x10\x01R\tfirstName\x12$\n\tlast_name\x18\x04 \x01(\tB\x07\xfa\x42\x04r\x02\x10\x01R\x08lastName\x12%\n\x04role\x18\x05 \x01(\x0e\x32\x11.user.v1.UserRoleR\x04role\x12\x39\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x39\n\nupdated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tupdatedAt\")\n\x0eGetUserRequest\x12\x17\n\x02id\x18\x01 \x01(\tB\x07\xfa\x42\x04r\x02\x10\x01R\x02id\"\x8c\x01\n\x10ListUsersRequest\x12&\n\tpage_size\x18\x01 \x01(\x05\x42\t\xfa\x42\x06\x1a\x04\x18\x64(\x01R\x08pageSize\x12\x1d\n\npage_token\x18\x02 \x01(\tR\tpageToken\x12\x16\n\x06\x66ilter\x18\x03 \x01(\tR\x06\x66ilter\x12\x19\n\x08order_by\x18\x04 \x01(\tR\x07orderBy\"\xe0\x01\n\x11\x43reateUserRequest\x12 \n\x05\x65mail\x18\x01 \x01(\tB\n\xfa\x42\x07r\x05\x18\xfe\x01`\x01R\x05\x65mail\x12(\n\nfirst_name\x18\x02 \x01(\tB\t\xfa\x42\x06r\x04\x10\x01\x18\x64R\tfirstName\x12&\n\tlast_name\x18\x03 \x01(\tB\t\xfa\x42\x06r\x04\x10\x01\x18\x64R\x08lastName\x12&\n\x08password\x18\x04 \x01(\tB\n\xfa\x42\x07r\x05\x10\x08\x18\x80\x01R\x08password\x12/\n\x04role\x18\x05 \x01(\x0e\x32\x11.user.v1.UserRoleB\x08\xfa\x42\x05\x82\x01\x02\x10\x01R\x04role\"\x8d\x02\n\x11UpdateUserRequest\x12\x17\n\x02id\x18\x01 \x01(\tB\x07\xfa\x42\x04r\x02\x10\x01R\x02id\x12;\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskR\nupdateMask\x12#\n\x05\x65mail\x18\x03 \x01(\tB\r\xfa\x42\nr\x08\x18\xfe\x01`\x01\xd0\x01\x01R\x05\x65mail\x12&\n\nfirst_name\x18\x04 \x01(\tB\x07\xfa\x42\x04r\x02\x18\x64R\tfirstName\x12$\n\tlast_name\x18\x05 \x01(\tB\x07\xfa\x42\x04r\x02\x18\x64R\x08lastName\x12/\n\x04role\x18\x06 \x01(\x0e\x32\x11.user.v1.UserRoleB\x08\xfa\x42\x05\x82\x01\x02\x10\x01R\x04role\",\n\x11\x44\x65leteUserRequest\x12\x17\n\x02id\x18\x01 \x01(\tB\x07\xfa\x42\x04r\x02\x10\x01R\x02id\"4\n\x0fGetUserResponse\x12!\n\x04user\x18\x01 \x01(\x0b\x32\r.user.v1.UserR\x04user\"\x81\x01\n\x11ListUsersResponse\x12#\n\x05users\x18\x01 \x03(\x0b\x32\r.user.v1.UserR\x05users\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x1f\n\x0btotal_count\x18\x03 \x01(\x05R\ntotalCount\"7\n\x12\x43reateUserResponse\x12!\n\x04user\x18\x01 \x01(\x0b\x32\r.user.v1.UserR\x04user\"7\n\x12UpdateUserResponse\x12!\n\x04user\x18\x01 \x01(\x0b\x32\r.user.v1.UserR\x04user\"@\n\x18StreamUserUpdatesRequest\x12$\n\x08user_ids\x18\x01 \x03(\tB\t\xfa\x42\x06\x92\x01\x03\x10\xe8\x07R\x07userIds\"\x93\x02\n\nUserUpdate\x12\x32\n\x04type\x18\x01 \x01(\x0e\x32\x1e.user.v1.UserUpdate.UpdateTypeR\x04type\x12!\n\x04user\x18\x02 \x01(\x0b\x32\r.user.v1.UserR\x04user\x12\x38\n\ttimestamp\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\ttimestamp\"t\n\nUpdateType\x12\x1b\n\x17UPDATE_TYPE_UNSPECIFIED\x10\x00\x12\x17\n\x13UPDATE_TYPE_CREATED\x10\x01\x12\x17\n\x13UPDATE_TYPE_UPDATED\x10\x02\x12\x17\n\x13UPDATE_TYPE_DELETED\x10\x03*g\n\x08UserRole\x12\x19\n\x15USER_ROLE_UNSPECIFIED\x10\x00\x12\x12\n\x0eUSER_ROLE_USER\x10\x01\x12\x13\n\x0fUSER_ROLE_ADMIN\x10\x02\x12\x17\n\x13USER_ROLE_MODERATOR\x10\x03\x32\xe9\x03\n\x0bUserService\x12I\n\x07GetUser\x12\x17.user.v1.GetUserRequest\x1a\x18.user.v1.GetUserResponse\"\x0b\x90\x02\x01\xea\xd4\x1c\x04\n\x02\x08\x05\x12O\n\tListUsers\x12\x19.user.v1.ListUsersRequest\x1a\x1a.user.v1.ListUsersResponse\"\x0b\x90\x02\x01\xea\xd4\x1c\x04\n\x02\x08\n\x12O\n\nCreateUser\x12\x1a.user.v1.CreateUserRequest\x1a\x1b.user.v1.CreateUserResponse\"\x08\xea\xd4\x1c\x04\n\x02\x08\x05\x12O\n\nUpdateUser\x12\x1a.user.v1.UpdateUserRequest\x1a\x1b.user.v1.UpdateUserResponse\"\x08\xea\xd4\x1c\x04\n\x02\x08\x05\x12M\n\nDeleteUser\x12\x1a.user.v1.DeleteUserRequest\x1a\x16.google.protobuf.Empty\"\x0b\x90\x02\x02\xea\xd4\x1c\x04\n\x02\x08\x05\x12M\n\x11StreamUserUpdates\x12!.user.v1.StreamUserUpdatesRequest\x1a\x13.user.v1.UserUpdate0\x01\x42\x31Z/github.com/myorg/myapp/pkg/proto/user/v1;userv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -50,11 +50,11 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTUSERSREQUEST'].fields_by_name['page_size']._loaded_options = None
   _globals['_LISTUSERSREQUEST'].fields_by_name['page_size']._serialized_options = b'\372B\006\032\004\030d(\001'
   _globals['_CREATEUSERREQUEST'].fields_by_name['email']._loaded_options = None
-  _globals['_CREATEUSERREQUEST'].fields_by_name['email']._serialized_options = b'\372B\004r\002`\001'
+  _globals['_CREATEUSERREQUEST'].fields_by_name['email']._serialized_options = b'\372B\007r\005\030\376\001`\001'
   _globals['_CREATEUSERREQUEST'].fields_by_name['first_name']._loaded_options = None
-  _globals['_CREATEUSERREQUEST'].fields_by_name['first_name']._serialized_options = b'\372B\004r\002\020\001'
+  _globals['_CREATEUSERREQUEST'].fields_by_name['first_name']._serialized_options = b'\372B\006r\004\020\001\030d'
   _globals['_CREATEUSERREQUEST'].fields_by_name['last_name']._loaded_options = None
-  _globals['_CREATEUSERREQUEST'].fields_by_name['last_name']._serialized_options = b'\372B\004r\002\020\001'
+  _globals['_CREATEUSERREQUEST'].fields_by_name['last_name']._serialized_options = b'\372B\006r\004\020\001\030d'
   _globals['_CREATEUSERREQUEST'].fields_by_name['password']._loaded_options = None
   _globals['_CREATEUSERREQUEST'].fields_by_name['password']._serialized_options = b'\372B\007r\005\020\010\030\200\001'
   _globals['_CREATEUSERREQUEST'].fields_by_name['role']._loaded_options = None
@@ -62,11 +62,17 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_UPDATEUSERREQUEST'].fields_by_name['id']._loaded_options = None
   _globals['_UPDATEUSERREQUEST'].fields_by_name['id']._serialized_options = b'\372B\004r\002\020\001'
   _globals['_UPDATEUSERREQUEST'].fields_by_name['email']._loaded_options = None
-  _globals['_UPDATEUSERREQUEST'].fields_by_name['email']._serialized_options = b'\372B\007r\005`\001\320\001\001'
+  _globals['_UPDATEUSERREQUEST'].fields_by_name['email']._serialized_options = b'\372B\nr\010\030\376\001`\001\320\001\001'
+  _globals['_UPDATEUSERREQUEST'].fields_by_name['first_name']._loaded_options = None
+  _globals['_UPDATEUSERREQUEST'].fields_by_name['first_name']._serialized_options = b'\372B\004r\002\030d'
+  _globals['_UPDATEUSERREQUEST'].fields_by_name['last_name']._loaded_options = None
+  _globals['_UPDATEUSERREQUEST'].fields_by_name['last_name']._serialized_options = b'\372B\004r\002\030d'
   _globals['_UPDATEUSERREQUEST'].fields_by_name['role']._loaded_options = None
   _globals['_UPDATEUSERREQUEST'].fields_by_name['role']._serialized_options = b'\372B\005\202\001\002\020\001'
   _globals['_DELETEUSERREQUEST'].fields_by_name['id']._loaded_options = None
   _globals['_DELETEUSERREQUEST'].fields_by_name['id']._serialized_options = b'\372B\004r\002\020\001'
+  _globals['_STREAMUSERUPDATESREQUEST'].fields_by_name['user_ids']._loaded_options = None
+  _globals['_STREAMUSERUPDATESREQUEST'].fields_by_name['user_ids']._serialized_options = b'\372B\006\222\001\003\020\350\007'
   _globals['_USERSERVICE'].methods_by_name['GetUser']._loaded_options = None
   _globals['_USERSERVICE'].methods_by_name['GetUser']._serialized_options = b'\220\002\001\352\324\034\004\n\002\010\005'
   _globals['_USERSERVICE'].methods_by_name['ListUsers']._loaded_options = None
@@ -77,8 +83,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_USERSERVICE'].methods_by_name['UpdateUser']._serialized_options = b'\352\324\034\004\n\002\010\005'
   _globals['_USERSERVICE'].methods_by_name['DeleteUser']._loaded_options = None
   _globals['_USERSERVICE'].methods_by_name['DeleteUser']._serialized_options = b'\220\002\002\352\324\034\004\n\002\010\005'
-  _globals['_USERROLE']._serialized_start=1813
-  _globals['_USERROLE']._serialized_end=1916
+  _globals['_USERROLE']._serialized_start=1852
+  _globals['_USERROLE']._serialized_end=1955
   _globals['_USER']._serialized_start=178
   _globals['_USER']._serialized_end=475
   _globals['_GETUSERREQUEST']._serialized_start=477
@@ -86,25 +92,25 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTUSERSREQUEST']._serialized_start=521
   _globals['_LISTUSERSREQUEST']._serialized_end=661
   _globals['_CREATEUSERREQUEST']._serialized_start=664
-  _globals['_CREATEUSERREQUEST']._serialized_end=881
-  _globals['_UPDATEUSERREQUEST']._serialized_start=884
-  _globals['_UPDATEUSERREQUEST']._serialized_end=1132
-  _globals['_DELETEUSERREQUEST']._serialized_start=1134
-  _globals['_DELETEUSERREQUEST']._serialized_end=1178
-  _globals['_GETUSERRESPONSE']._serialized_start=1180
-  _globals['_GETUSERRESPONSE']._serialized_end=1232
-  _globals['_LISTUSERSRESPONSE']._serialized_start=1235
-  _globals['_LISTUSERSRESPONSE']._serialized_end=1364
-  _globals['_CREATEUSERRESPONSE']._serialized_start=1366
-  _globals['_CREATEUSERRESPONSE']._serialized_end=1421
-  _globals['_UPDATEUSERRESPONSE']._serialized_start=1423
-  _globals['_UPDATEUSERRESPONSE']._serialized_end=1478
-  _globals['_STREAMUSERUPDATESREQUEST']._serialized_start=1480
-  _globals['_STREAMUSERUPDATESREQUEST']._serialized_end=1533
-  _globals['_USERUPDATE']._serialized_start=1536
-  _globals['_USERUPDATE']._serialized_end=1811
-  _globals['_USERUPDATE_UPDATETYPE']._serialized_start=1695
-  _globals['_USERUPDATE_UPDATETYPE']._serialized_end=1811
-  _globals['_USERSERVICE']._serialized_start=1919
-  _globals['_USERSERVICE']._serialized_end=2408
+  _globals['_CREATEUSERREQUEST']._serialized_end=888
+  _globals['_UPDATEUSERREQUEST']._serialized_start=891
+  _globals['_UPDATEUSERREQUEST']._serialized_end=1160
+  _globals['_DELETEUSERREQUEST']._serialized_start=1162
+  _globals['_DELETEUSERREQUEST']._serialized_end=1206
+  _globals['_GETUSERRESPONSE']._serialized_start=1208
+  _globals['_GETUSERRESPONSE']._serialized_end=1260
+  _globals['_LISTUSERSRESPONSE']._serialized_start=1263
+  _globals['_LISTUSERSRESPONSE']._serialized_end=1392
+  _globals['_CREATEUSERRESPONSE']._serialized_start=1394
+  _globals['_CREATEUSERRESPONSE']._serialized_end=1449
+  _globals['_UPDATEUSERRESPONSE']._serialized_start=1451
+  _globals['_UPDATEUSERRESPONSE']._serialized_end=1506
+  _globals['_STREAMUSERUPDATESREQUEST']._serialized_start=1508
+  _globals['_STREAMUSERUPDATESREQUEST']._serialized_end=1572
+  _globals['_USERUPDATE']._serialized_start=1575
+  _globals['_USERUPDATE']._serialized_end=1850
+  _globals['_USERUPDATE_UPDATETYPE']._serialized_start=1734
+  _globals['_USERUPDATE_UPDATETYPE']._serialized_end=1850
+  _globals['_USERSERVICE']._serialized_start=1958
+  _globals['_USERSERVICE']._serialized_end=2447
 # @@protoc_insertion_point(module_scope)

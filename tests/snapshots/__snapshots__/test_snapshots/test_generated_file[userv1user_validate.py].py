@@ -93,6 +93,14 @@ def check_create_user_request(
     out: list[validation.Violation],
 ) -> None:
     """Append what breaks the rules of user.v1.CreateUserRequest to `out`."""
+    if len(m.email) > 254:
+        out.append(
+            validation.Violation(
+                prefix + "email",
+                "string.max_len",
+                "value length must be at most 254 characters",
+            ),
+        )
     if not (validation.plain_email(m.email) or validation.is_unusual_email(m.email)):
         out.append(
             validation.Violation(
@@ -109,12 +117,28 @@ def check_create_user_request(
                 "value length must be at least 1 characters",
             ),
         )
+    if len(m.first_name) > 100:
+        out.append(
+            validation.Violation(
+                prefix + "first_name",
+                "string.max_len",
+                "value length must be at most 100 characters",
+            ),
+        )
     if not m.last_name:
         out.append(
             validation.Violation(
                 prefix + "last_name",
                 "string.min_len",
                 "value length must be at least 1 characters",
+            ),
+        )
+    if len(m.last_name) > 100:
+        out.append(
+            validation.Violation(
+                prefix + "last_name",
+                "string.max_len",
+                "value length must be at most 100 characters",
             ),
         )
     if len(m.password) < 8:
@@ -157,12 +181,37 @@ def check_update_user_request(
                 "value length must be at least 1 characters",
             ),
         )
-    if m.email and not (validation.plain_email(m.email) or validation.is_unusual_email(m.email)):
+    if m.email:
+        if len(m.email) > 254:
+            out.append(
+                validation.Violation(
+                    prefix + "email",
+                    "string.max_len",
+                    "value length must be at most 254 characters",
+                ),
+            )
+        if not (validation.plain_email(m.email) or validation.is_unusual_email(m.email)):
+            out.append(
+                validation.Violation(
+                    prefix + "email",
+                    "string.email",
+                    "value must be a valid email address",
+                ),
+            )
+    if len(m.first_name) > 100:
         out.append(
             validation.Violation(
-                prefix + "email",
-                "string.email",
-                "value must be a valid email address",
+                prefix + "first_name",
+                "string.max_len",
+                "value length must be at most 100 characters",
+            ),
+        )
+    if len(m.last_name) > 100:
+        out.append(
+            validation.Violation(
+                prefix + "last_name",
+                "string.max_len",
+                "value length must be at most 100 characters",
             ),
         )
     if m.role not in _UPDATE_USER_REQUEST_ROLE_DEFINED:
@@ -234,6 +283,22 @@ def check_update_user_response(
         check_user(m.user, prefix + "user.", out)
 
 
+def check_stream_user_updates_request(
+    m: user_pb2.StreamUserUpdatesRequest,
+    prefix: str,
+    out: list[validation.Violation],
+) -> None:
+    """Append what breaks the rules of user.v1.StreamUserUpdatesRequest to `out`."""
+    if len(m.user_ids) > 1000:
+        out.append(
+            validation.Violation(
+                prefix + "user_ids",
+                "repeated.max_items",
+                "value must contain at most 1000 item(s)",
+            ),
+        )
+
+
 def check_user_update(
     m: user_pb2.UserUpdate,
     prefix: str,
@@ -255,5 +320,6 @@ VALIDATORS: dict[str, validation.Validator] = {
     "user.v1.ListUsersResponse": check_list_users_response,
     "user.v1.CreateUserResponse": check_create_user_response,
     "user.v1.UpdateUserResponse": check_update_user_response,
+    "user.v1.StreamUserUpdatesRequest": check_stream_user_updates_request,
     "user.v1.UserUpdate": check_user_update,
 }

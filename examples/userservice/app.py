@@ -1,0 +1,57 @@
+"""The UserService's parts, opened together from a ServiceConfig and closed together."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from examples.userservice import cache, events, page_tokens, passwords, store
+from examples.userservice.config import ServiceConfig
+from examples.userservice.store.base import UserRepository
+
+
+@dataclass(frozen=True)
+class Dependencies:
+    """Everything the handlers use; `cache` is a NoCache when Redis is off."""
+
+    repository: UserRepository
+    updates: events.UpdateBus
+    cache: cache.UserCache
+    page_tokens: page_tokens.PageTokens
+    passwords: passwords.PasswordHasher
+
+
+@contextlib.asynccontextmanager
+async def running(config: ServiceConfig) -> AsyncIterator[Dependencies]:
+    """Open the store (migrating it), the update bus and the cache; close them on exit, the
+    bus first so no stream outlives the store."""
+    async with contextlib.AsyncExitStack() as stack:
+        repository = await store.open_repository(config.database_url)
+        stack.push_async_callback(repository.close)
+        updates: events.UpdateBus
+        user_cache: cache.UserCache = cache.NoCache()
+        if config.redis_url is None:
+            updates = events.LocalUpdateBus()
+        else:
+            from examples.userservice import redis_events
+
+            updates = redis_events.RedisUpdateBus(config.redis_url)
+            user_cache = cache.RedisUserCache(
+                config.redis_url, ttl_seconds=config.cache_ttl_seconds
+            )
+            stack.push_async_callback(user_cache.close)
+        await updates.start()
+        stack.push_async_callback(updates.close)
+        hasher = passwords.PasswordHasher(
+            config.password_parameters, allow_weak_for_tests=config.allow_weak_passwords_for_tests
+        )
+        stack.callback(hasher.close)
+        secret = config.page_token_secret or page_tokens.generate_secret()
+        yield Dependencies(
+            repository=repository,
+            updates=updates,
+            cache=user_cache,
+            page_tokens=page_tokens.PageTokens(secret, ttl_seconds=config.page_token_ttl_seconds),
+            passwords=hasher,
+        )
