@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from examples.userservice import cache, events, page_tokens, passwords, store
 from examples.userservice.config import ServiceConfig
 from examples.userservice.store.base import UserRepository
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,14 @@ async def running(config: ServiceConfig) -> AsyncIterator[Dependencies]:
             config.password_parameters, allow_weak_for_tests=config.allow_weak_passwords_for_tests
         )
         stack.callback(hasher.close)
-        secret = config.page_token_secret or page_tokens.generate_secret()
+        secret = config.page_token_secret
+        if secret is None:
+            if config.redis_url is not None:
+                logger.warning(
+                    "PYSERVICE_PAGE_TOKEN_SECRET is unset: page tokens work only on the "
+                    "instance that gave them out, and only until it restarts"
+                )
+            secret = page_tokens.generate_secret()
         yield Dependencies(
             repository=repository,
             updates=updates,
