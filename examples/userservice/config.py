@@ -1,7 +1,7 @@
 """Settings from the environment: the server's (`PYSERVICE_*` as for any generated service) and
 the UserService's own. Every variable is optional; `make serve` sets only PYSERVICE_REFLECTION.
 
-    PYSERVICE_PORT                   port on 127.0.0.1 (default 50051)
+    PYSERVICE_PORT                   port on 127.0.0.1 (default 50051; 0: any free one, logged)
     PYSERVICE_REFLECTION             1 to enable server reflection (make serve sets it)
     PYSERVICE_JWT_SECRET             require HS256 bearer tokens signed with this secret;
                                      the `sub` claim is the caller (principal)
