@@ -50,6 +50,9 @@ WRITERS = 12
 CREATE_SHARE = 0.1  # of the writes; the rest are UpdateUser calls (no hashing)
 KILL_AFTER_SECONDS = (0.2, 1.5)  # after the writers start
 START_TIMEOUT_SECONDS = 30.0
+# Longer than the proto's 5 s: on this shared machine a commit has stalled for seconds
+# (other processes' I/O), and a slow disk is not a failed call. A hang still fails.
+CALL_TIMEOUT = 30.0
 RUN_TIMEOUT_SECONDS = 150.0  # the whole run, restarts included: a hang fails, not waits
 READY = re.compile(r"serving user\.v1\.UserService on port (\d+)")
 VALUE = re.compile(r"n(\d+)")
@@ -138,7 +141,9 @@ async def writer(client: Client, ledger: Ledger, number: int, rng: random.Random
         if not owned or rng.random() < CREATE_SHARE:
             email = ledger.email()
             try:
-                created = await client.create_user(new_user(last_name="n0", email=email))
+                created = await client.create_user(
+                    new_user(last_name="n0", email=email), timeout=CALL_TIMEOUT
+                )
             except runtime.ServiceError:
                 if not ledger.kill_sent:
                     raise
@@ -158,7 +163,7 @@ async def writer(client: Client, ledger: Ledger, number: int, rng: random.Random
                 id=user_id, last_name=f"n{value}", update_mask=LAST_NAME
             )
             try:
-                await client.update_user(request)
+                await client.update_user(request, timeout=CALL_TIMEOUT)
             except runtime.ServiceError:
                 if not ledger.kill_sent:
                     raise
@@ -174,7 +179,9 @@ async def listed_users(client: Client) -> dict[str, user_pb2.User]:
     users: dict[str, user_pb2.User] = {}
     token = ""
     while True:
-        page = await client.list_users(user_pb2.ListUsersRequest(page_size=100, page_token=token))
+        page = await client.list_users(
+            user_pb2.ListUsersRequest(page_size=100, page_token=token), timeout=CALL_TIMEOUT
+        )
         for user in page.users:
             assert user.id not in users, f"{user.id} listed twice"
             users[user.id] = user
@@ -271,7 +278,9 @@ async def test_no_acknowledged_write_is_lost_across_kills(tmp_path: Path) -> Non
             listed = await listed_users(client)
             settle(ledger, {i: (u.email, u.last_name) for i, u in listed.items()})
             for user_id, value in ledger.values.items():
-                got = await client.get_user(user_pb2.GetUserRequest(id=user_id))
+                got = await client.get_user(
+                    user_pb2.GetUserRequest(id=user_id), timeout=CALL_TIMEOUT
+                )
                 assert got.user.last_name == f"n{value}", f"{user_id} {context}"
             server.process.send_signal(signal.SIGTERM)
             assert await asyncio.wait_for(server.process.wait(), 30) == 0, "".join(server.log)
