@@ -24,6 +24,7 @@ is cancelled, since the write is done whether the caller waits or not.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import math
 import random
@@ -122,7 +123,10 @@ class RedisUpdateBus(events.UpdateBus):
         self._hub = events.UpdateHub(max_queued)
         self._redis = client(url, timeout_seconds)
         self._listener: asyncio.Task[None] | None = None
-        self._sending: set[asyncio.Task[None]] = set()
+        self._outbox: collections.deque[tuple[events.Update, asyncio.Future[None]]] = (
+            collections.deque()
+        )
+        self._sender: asyncio.Task[None] | None = None
         self._live = False
         self._closed = False
         self._trouble = ThrottledLog(logger)
@@ -154,13 +158,16 @@ class RedisUpdateBus(events.UpdateBus):
             raise events.PublishFailed(
                 f"update of user {update.user.id!r} not published: the bus is closed"
             )
-        sending = asyncio.create_task(self._send(update))
-        self._sending.add(sending)
-        sending.add_done_callback(self._sending.discard)
+        # Queued before this coroutine first waits, so Redis receives updates in the order
+        # publish() was called, which the handlers keep to the order their writes committed.
+        sent: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._outbox.append((update, sent))
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.create_task(self._send_queued())
         try:
-            await asyncio.shield(sending)
+            await asyncio.shield(sent)
         except asyncio.CancelledError:
-            sending.add_done_callback(_log_unheard_failure)
+            sent.add_done_callback(_log_unheard_failure)
             raise
 
     def subscribe(self, user_ids: Iterable[str]) -> events.Subscription:
@@ -181,19 +188,32 @@ class RedisUpdateBus(events.UpdateBus):
         if self._listener is not None:
             self._listener.cancel()
             await asyncio.wait([self._listener])
-        if self._sending:
-            await asyncio.wait(self._sending)
+        if self._sender is not None:
+            await asyncio.wait([self._sender])
         await self._redis.aclose()
 
-    async def _send(self, update: events.Update) -> None:
-        try:
-            await self._redis.publish(self._channel, update.SerializeToString())
-        except (redis.RedisError, OSError) as error:
-            self._hub.end_all(UpdatesInterrupted)
-            raise events.PublishFailed(
-                f"update of user {update.user.id!r} not published on Redis channel "
-                f"{self._channel!r}: {error}"
-            ) from error
+    async def _send_queued(self) -> None:
+        """Send what publish() queued, in order: all that waits goes in one pipeline."""
+        while self._outbox:
+            batch = list(self._outbox)
+            self._outbox.clear()
+            try:
+                async with self._redis.pipeline(transaction=False) as pipeline:
+                    for update, _ in batch:
+                        pipeline.publish(self._channel, update.SerializeToString())
+                    await pipeline.execute()
+            except (redis.RedisError, OSError) as error:
+                self._hub.end_all(UpdatesInterrupted)
+                for update, sent in batch:
+                    sent.set_exception(
+                        events.PublishFailed(
+                            f"update of user {update.user.id!r} not published on Redis "
+                            f"channel {self._channel!r}: {error}"
+                        )
+                    )
+                continue
+            for _, sent in batch:
+                sent.set_result(None)
 
     async def _listen(self, pubsub: PubSub) -> None:
         try:
@@ -282,7 +302,7 @@ async def _close(pubsub: PubSub) -> None:
     await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
 
 
-def _log_unheard_failure(sending: asyncio.Task[None]) -> None:
+def _log_unheard_failure(sent: asyncio.Future[None]) -> None:
     """A publish whose caller was cancelled: nobody else will report its failure."""
-    if not sending.cancelled() and (error := sending.exception()) is not None:
+    if not sent.cancelled() and (error := sent.exception()) is not None:
         logger.warning("%s", error)

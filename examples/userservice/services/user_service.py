@@ -163,7 +163,9 @@ class UserService(user_service.UserServiceBase):
                 raise _not_found(request.id)
             user = _user_message(record)
             write.offer(record.version, user.SerializeToString())
-        await self._announce(Update.UPDATE_TYPE_UPDATED, user)
+            # Before the cache hears of it, which may wait on Redis: announced straight after
+            # the commit, updates reach streams in the order their writes committed.
+            await self._announce(Update.UPDATE_TYPE_UPDATED, user)
         return user_pb2.UpdateUserResponse(user=user)
 
     async def delete_user(
@@ -178,7 +180,7 @@ class UserService(user_service.UserServiceBase):
                 write.unchanged()
                 raise _not_found(request.id)
             write.forget(record.version + 1)
-        await self._announce(Update.UPDATE_TYPE_DELETED, _user_message(record))
+            await self._announce(Update.UPDATE_TYPE_DELETED, _user_message(record))
         return empty_pb2.Empty()
 
     async def stream_user_updates(
