@@ -40,6 +40,7 @@ bench: setup
 	$(BIN)/python bench/bench_plugin.py --write
 	$(BIN)/python bench/bench_validate.py --write
 	$(BIN)/python bench/bench_rpc.py --write
+	$(BIN)/python bench/bench_userservice.py --write
 
 ## The example UserService on 127.0.0.1:$${PYSERVICE_PORT:-50051}, reflection on, its users in
 ## SQLite (PYSERVICE_DATABASE_URL; the README lists every PYSERVICE_* setting).

@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import cProfile
 import datetime
+import functools
 import importlib
 import importlib.metadata
 import importlib.resources
@@ -45,16 +46,19 @@ import sys
 import tempfile
 import textwrap
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import google.protobuf
 import grpc
 import grpc.aio
 from google.protobuf.internal import api_implementation
+
+if TYPE_CHECKING:  # only the server processes import the runtime
+    from protoc_gen_pyservice.runtime.interceptors import InterceptorSettings
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
@@ -259,7 +263,7 @@ async def start_bare(stubs: Path) -> tuple[int, Stop]:
 
 async def start_ours(everything: bool) -> tuple[int, Stop]:
     import_from(GENERATED_DIR, "user.v1.user_pb2", "user.v1.user_service")
-    from protoc_gen_pyservice.runtime import interceptors, serve
+    from protoc_gen_pyservice.runtime import serve
     from user.v1 import user_pb2, user_service
 
     response, update = fixed_messages(user_pb2)
@@ -290,18 +294,24 @@ async def start_ours(everything: bool) -> tuple[int, Stop]:
         port = server.add_insecure_port("127.0.0.1:0")
         await server.start()
         return port, lambda: server.stop(0)
-    settings = serve.ServerSettings(
-        address="127.0.0.1:0",
-        interceptors=interceptors.InterceptorSettings(
-            auth=interceptors.JwtAuthInterceptor(JWT_SECRET, algorithms=["HS256"]),
-            rate_limit=interceptors.RateLimitInterceptor(interceptors.RateLimit(per_minute=1e9)),
-            metrics=interceptors.MetricsInterceptor(),
-            tracing=interceptors.TracingInterceptor(),
-        ),
-    )
+    settings = serve.ServerSettings(address="127.0.0.1:0", interceptors=every_interceptor())
     service = serve.build_server([(user_service.add_user_service_to_server, servicer)], settings)
     await service.start()
     return service.port, lambda: service.stop(0)
+
+
+def every_interceptor() -> InterceptorSettings:
+    """The `pyservice+all` interceptors: JWT auth (JWT_SECRET), a rate limit no client reaches,
+    Prometheus metrics, OpenTelemetry tracing; build_server adds request ids, the access log
+    and server deadlines."""
+    from protoc_gen_pyservice.runtime import interceptors
+
+    return interceptors.InterceptorSettings(
+        auth=interceptors.JwtAuthInterceptor(JWT_SECRET, algorithms=["HS256"]),
+        rate_limit=interceptors.RateLimitInterceptor(interceptors.RateLimit(per_minute=1e9)),
+        metrics=interceptors.MetricsInterceptor(),
+        tracing=interceptors.TracingInterceptor(),
+    )
 
 
 def add_write_adapter(
@@ -326,12 +336,18 @@ def add_write_adapter(
     )
 
 
-async def serve_until_stopped(kind: str, stubs: Path) -> None:
-    """Start the server, print its port, and stop on SIGTERM/SIGINT or when stdin closes."""
+Starter = Callable[[], Awaitable[tuple[int, Stop]]]
+
+
+def server_starter(kind: str, stubs: Path) -> Starter:
     if kind == BARE:
-        port, stop = await start_bare(stubs)
-    else:
-        port, stop = await start_ours(everything=kind == OURS_ALL)
+        return functools.partial(start_bare, stubs)
+    return functools.partial(start_ours, everything=kind == OURS_ALL)
+
+
+async def serve_until_stopped(start: Starter) -> None:
+    """Start the server, print its port, and stop on SIGTERM/SIGINT or when stdin closes."""
+    port, stop = await start()
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for number in (signal.SIGTERM, signal.SIGINT):
@@ -349,8 +365,8 @@ async def serve_until_stopped(kind: str, stubs: Path) -> None:
     await stop()
 
 
-def serve_main(kind: str, stubs: Path, profile: Path | None, cpus: set[int] | None) -> int:
-    """The server subprocess."""
+def serve_main(start: Starter, profile: Path | None, cpus: set[int] | None) -> int:
+    """The server subprocess: `start` runs in its event loop once the threads are pinned."""
     if cpus:
         pin_threads(cpus)  # before grpc starts its threads: they inherit the mask
     # Off in production logging configs too: one line per call would be the benchmark.
@@ -359,7 +375,7 @@ def serve_main(kind: str, stubs: Path, profile: Path | None, cpus: set[int] | No
     if profiler is not None:
         profiler.enable()
     try:
-        asyncio.run(serve_until_stopped(kind, stubs))
+        asyncio.run(serve_until_stopped(start))
     finally:
         if profiler is not None and profile is not None:
             profiler.disable()
@@ -431,10 +447,23 @@ def start_server(
 ) -> ServerProcess:
     """Start one server subprocess and wait for the port it reports; profile_dir: run it
     under cProfile and write `server-KIND.prof` there when it stops."""
-    stem = f"server-{kind.replace('+', '-')}"
+    command = [sys.executable, str(Path(__file__).resolve()), "--serve", kind, str(stubs)]
+    return spawn_server(kind, command, scratch, profile_dir, cpus)
+
+
+def spawn_server(
+    kind: str,
+    command: Sequence[str],
+    scratch: Path,
+    profile_dir: Path | None,
+    cpus: set[int] | None,
+) -> ServerProcess:
+    """Run `command` (a script's `--serve` mode: it must take --profile-out and --cpus and
+    print `PORT n` once it serves) and wait for the port."""
+    stem = f"server-{kind.replace('+', '-').replace('/', '-')}"
     stderr_path = scratch / f"{stem}.stderr"
     profile_path = profile_dir / f"{stem}.prof" if profile_dir is not None else None
-    command = [sys.executable, str(Path(__file__).resolve()), "--serve", kind, str(stubs)]
+    command = list(command)
     if profile_path is not None:
         command += ["--profile-out", str(profile_path)]
     if cpus:
@@ -487,6 +516,7 @@ class UnarySample:
     first_error: str | None
     server_cpu: float | None  # server CPU seconds per second of the window
     client_cpu: float  # this process's CPU seconds per second of the window
+    other_cpu: float | None = None  # closed_loop's other_cpu, per second of the window
 
     @property
     def rps(self) -> float:
@@ -543,49 +573,9 @@ class Client:
     async def unary(
         self, concurrency: int, warmup: float, seconds: float, server: ServerProcess
     ) -> UnarySample:
-        """Closed loop: `concurrency` tasks call back-to-back; calls that complete inside the
-        window [warm-up end, warm-up end + seconds) count, with their latencies."""
-        call, request, metadata = self.get_user, self.request, self.metadata
-        clock = time.perf_counter
-        window_start = clock() + warmup
-        window_end = window_start + seconds
-        latencies: list[float] = []
-        errors: list[str] = []
-
-        async def worker() -> None:
-            while True:
-                started = clock()
-                try:
-                    await call(request, metadata=metadata)
-                except grpc.aio.AioRpcError as error:
-                    errors.append(rpc_error_text(error))
-                    await asyncio.sleep(0.01)  # a failing server must not spin the loop
-                finished = clock()
-                if finished >= window_end:
-                    return
-                if finished >= window_start:
-                    latencies.append(finished - started)
-
-        async def sample_cpu() -> tuple[float, float | None, float]:
-            await asyncio.sleep(max(0.0, window_start - clock()))
-            t0, s0, c0 = clock(), server.cpu_seconds(), time.process_time()
-            await asyncio.sleep(max(0.0, window_end - clock()))
-            t1, s1, c1 = clock(), server.cpu_seconds(), time.process_time()
-            server_cpu = (s1 - s0) / (t1 - t0) if s0 is not None and s1 is not None else None
-            return t1 - t0, server_cpu, (c1 - c0) / (t1 - t0)
-
-        cpu = asyncio.create_task(sample_cpu())
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        _, server_cpu, client_cpu = await cpu
-        return UnarySample(
-            calls=len(latencies),
-            seconds=seconds,
-            latencies=latencies,
-            errors=len(errors),
-            first_error=errors[0] if errors else None,
-            server_cpu=server_cpu,
-            client_cpu=client_cpu,
-        )
+        """GetUser in a closed loop (see closed_loop)."""
+        issue = functools.partial(self.get_user, self.request, metadata=self.metadata)
+        return await closed_loop(issue, concurrency, warmup, seconds, server)
 
     async def stream(self, path: str, messages: int, server: ServerProcess) -> StreamSample:
         """Time one stream of `messages` UserUpdates, from the call to its end."""
@@ -608,6 +598,69 @@ class Client:
             error = f"received {received} of {messages} messages"
         server_cpu = cpu1 - cpu0 if cpu0 is not None and cpu1 is not None else None
         return StreamSample(received, seconds, server_cpu, client1 - client0, error)
+
+
+async def closed_loop(
+    issue: Callable[[], Awaitable[object]],
+    concurrency: int,
+    warmup: float,
+    seconds: float,
+    server: ServerProcess,
+    other_cpu: Callable[[], float | None] | None = None,
+) -> UnarySample:
+    """Closed loop: `concurrency` tasks call `issue()` back-to-back; calls that complete inside
+    the window [warm-up end, warm-up end + seconds) count, with their latencies. `other_cpu`:
+    CPU seconds of some other process(es) so far (a database server), sampled in the window."""
+    clock = time.perf_counter
+    window_start = clock() + warmup
+    window_end = window_start + seconds
+    latencies: list[float] = []
+    errors: list[str] = []
+
+    async def worker() -> None:
+        while True:
+            started = clock()
+            try:
+                await issue()
+            except grpc.aio.AioRpcError as error:
+                errors.append(rpc_error_text(error))
+                await asyncio.sleep(0.01)  # a failing server must not spin the loop
+            finished = clock()
+            if finished >= window_end:
+                return
+            if finished >= window_start:
+                latencies.append(finished - started)
+
+    def cpu_now() -> tuple[float, float | None, float, float | None]:
+        return (
+            clock(),
+            server.cpu_seconds(),
+            time.process_time(),
+            other_cpu() if other_cpu else None,
+        )
+
+    async def sample_cpu() -> tuple[float | None, float, float | None]:
+        await asyncio.sleep(max(0.0, window_start - clock()))
+        t0, s0, c0, o0 = cpu_now()
+        await asyncio.sleep(max(0.0, window_end - clock()))
+        t1, s1, c1, o1 = cpu_now()
+        server_cpu = (s1 - s0) / (t1 - t0) if s0 is not None and s1 is not None else None
+        other = (o1 - o0) / (t1 - t0) if o0 is not None and o1 is not None else None
+        return server_cpu, (c1 - c0) / (t1 - t0), other
+
+    cpu = asyncio.create_task(sample_cpu())
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    server_cpu, client_cpu, other = await cpu
+    return UnarySample(
+        calls=len(latencies),
+        seconds=seconds,
+        latencies=latencies,
+        errors=len(errors),
+        first_error=errors[0] if errors else None,
+        server_cpu=server_cpu,
+        client_cpu=client_cpu,
+        other_cpu=other,
+    )
 
 
 def bearer_token() -> str:
@@ -812,9 +865,11 @@ def function_label(key: ProfileKey) -> str:
     return f"{file}:{line}({name})"
 
 
-def profile_report(server: ServerProcess) -> str:
+def profile_report(
+    server: ServerProcess, focus: Sequence[str] = ("protoc_gen_pyservice/runtime",)
+) -> str:
     """The server's hottest functions by own time (the event loop's idle wait left out), and
-    the runtime's functions (protoc_gen_pyservice/runtime) by cumulative time."""
+    those of each `focus` directory (by default the runtime's) by cumulative time."""
     if server.profile is None or not server.profile.exists():
         return f"(no profile written for {server.kind})"
     with server.profile.open("rb") as handle:
@@ -836,15 +891,14 @@ def profile_report(server: ServerProcess) -> str:
         key=lambda key: entries[key][2],
         reverse=True,
     )[:PROFILE_TOP]
-    runtime = sorted(
-        (
-            key
-            for key, row in entries.items()
-            if "protoc_gen_pyservice/runtime/" in key[0] and row[1] > 1
-        ),
-        key=lambda key: entries[key][3],
-        reverse=True,
-    )[:PROFILE_TOP]
+
+    def by_cumulative_time(directory: str) -> list[ProfileKey]:
+        return sorted(
+            (key for key, row in entries.items() if f"{directory}/" in key[0] and row[1] > 1),
+            key=lambda key: entries[key][3],
+            reverse=True,
+        )[:PROFILE_TOP]
+
     lines = [
         f"#### cProfile of the `{server.kind}` server process",
         "",
@@ -858,9 +912,10 @@ def profile_report(server: ServerProcess) -> str:
         header,
         *(line(key) for key in hottest),
     ]
-    if runtime:
-        lines += ["", "protoc_gen_pyservice/runtime, by cumulative time:", header]
-        lines += [line(key) for key in runtime]
+    for directory in focus:
+        if keys := by_cumulative_time(directory):
+            lines += ["", f"{directory}, by cumulative time:", header]
+            lines += [line(key) for key in keys]
     lines.append("```")
     return "\n".join(lines)
 
@@ -1144,23 +1199,79 @@ def render_section(
     return "\n".join(lines) + "\n"
 
 
-def splice_section(document: str, section: str, source: Path) -> str:
+Markers = tuple[str, str]  # (start, end) around a section of BENCHMARKS.md
+
+
+def splice_section(
+    document: str, section: str, source: Path, markers: Markers = (START_MARKER, END_MARKER)
+) -> str:
     """Replace the text between the markers, or append a marked section."""
-    block = f"{START_MARKER}\n{section}{END_MARKER}"
-    start, end = document.find(START_MARKER), document.find(END_MARKER)
+    start_marker, end_marker = markers
+    block = f"{start_marker}\n{section}{end_marker}"
+    start, end = document.find(start_marker), document.find(end_marker)
     if start == -1 and end == -1:
         return document.rstrip("\n") + "\n\n" + block + "\n"
     if start == -1 or end == -1 or end < start:
-        raise SystemExit(f"{source}: markers {START_MARKER} / {END_MARKER} are unbalanced")
-    return document[:start] + block + document[end + len(END_MARKER) :]
+        raise SystemExit(f"{source}: markers {start_marker} / {end_marker} are unbalanced")
+    return document[:start] + block + document[end + len(end_marker) :]
 
 
-def write_benchmarks(path: Path, section: str) -> None:
+def write_benchmarks(
+    path: Path, section: str, markers: Markers = (START_MARKER, END_MARKER)
+) -> None:
     document = path.read_text(encoding="utf-8") if path.exists() else BENCHMARKS_HEADER
-    path.write_text(splice_section(document, section, path), encoding="utf-8")
+    path.write_text(splice_section(document, section, path, markers), encoding="utf-8")
 
 
 # --------------------------------------------------------------------------- main
+
+
+def profile_directory(args: argparse.Namespace, scratch: Path) -> Path | None:
+    """Where the servers write their profiles: --profile-dir (made), scratch for --profile."""
+    if args.profile_dir is not None:
+        directory: Path = args.profile_dir.resolve()
+        directory.mkdir(parents=True, exist_ok=True)
+        return directory
+    return scratch if args.profile else None
+
+
+def start_servers(
+    starts: Mapping[str, Callable[[], ServerProcess]], servers: dict[str, ServerProcess]
+) -> dict[str, str]:
+    """Start each server in turn into `servers` (so the caller stops them whatever happens);
+    returns why the others did not start."""
+    failures = {}
+    for kind, start in starts.items():
+        try:
+            servers[kind] = start()
+        except ServerStartError as error:
+            failures[kind] = f"did not start: {first_error_line(str(error))}"
+            progress(f"[start] {kind} did not start:\n{error}")
+            continue
+        progress(f"[start] {kind} on 127.0.0.1:{servers[kind].port}")
+    return failures
+
+
+def exit_failures(servers: dict[str, ServerProcess]) -> dict[str, str]:
+    """The stopped servers that exited otherwise than by stop_server's SIGTERM."""
+    failures = {}
+    for kind, server in servers.items():
+        code = server.process.returncode
+        if code not in (0, -signal.SIGTERM):
+            failures[kind] = f"exit status {code}"
+            progress(f"[stop] {kind} exited with {code}:\n{server.stderr_tail()}")
+    return failures
+
+
+def publish(section: str, profiles: Sequence[str], markers: Markers | None) -> None:
+    """Print the section and any profiles; with `markers`, also write it into BENCHMARKS.md."""
+    print(section)
+    if profiles:
+        print("## Server profiles (cProfile: numbers above are slowed down by it)\n")
+        print("\n\n".join(profiles))
+    if markers is not None:
+        write_benchmarks(BENCHMARKS_MD, section, markers)
+        progress(f"wrote {BENCHMARKS_MD}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -1169,7 +1280,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.serve:
         kind, stubs = args.serve
         cpus = set(args.cpus) if args.cpus else None
-        return serve_main(kind, Path(stubs), args.profile_out, cpus)
+        return serve_main(server_starter(kind, Path(stubs)), args.profile_out, cpus)
     split = None if args.no_pin else cpu_split()
     facts = machine_facts(split)
     if split is not None:
@@ -1181,44 +1292,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         progress(f"[build] grpcio-tools stubs into {stubs}")
         compile_stubs(stubs)
         (pb2,) = import_from(stubs, "user.v1.user_pb2")
-        profile_dir = None
-        if args.profile_dir is not None:
-            profile_dir = args.profile_dir.resolve()
-            profile_dir.mkdir(parents=True, exist_ok=True)
-        elif args.profile:
-            profile_dir = scratch
-        start_failures: dict[str, str] = {}
+        profile_dir = profile_directory(args, scratch)
+        cpus = split[1] if split else None
         try:
-            for kind in SERVERS:
-                try:
-                    servers[kind] = start_server(
-                        kind, stubs, scratch, profile_dir, split[1] if split else None
-                    )
-                except ServerStartError as error:
-                    start_failures[kind] = f"did not start: {first_error_line(str(error))}"
-                    progress(f"[start] {kind} did not start:\n{error}")
-                    continue
-                progress(f"[start] {kind} on 127.0.0.1:{servers[kind].port}")
+            start_failures = start_servers(
+                {
+                    kind: functools.partial(start_server, kind, stubs, scratch, profile_dir, cpus)
+                    for kind in SERVERS
+                },
+                servers,
+            )
             results = asyncio.run(run_cells(servers, pb2, args, start_failures))
         finally:
             for server in servers.values():
                 stop_server(server)
-        for kind, server in servers.items():
-            code = server.process.returncode
-            if code not in (0, -signal.SIGTERM):
-                results.server_failures.setdefault(kind, f"exit status {code}")
-                progress(f"[stop] {kind} exited with {code}:\n{server.stderr_tail()}")
+        for kind, failure in exit_failures(servers).items():
+            results.server_failures.setdefault(kind, failure)
         profiles = [profile_report(server) for server in servers.values() if server.profile]
 
     command = shlex.join(["python", "bench/bench_rpc.py", *arguments])
     section = render_section(results, command, args, facts)
-    print(section)
-    if profiles:
-        print("## Server profiles (cProfile: numbers above are slowed down by it)\n")
-        print("\n\n".join(profiles))
-    if args.write:
-        write_benchmarks(BENCHMARKS_MD, section)
-        progress(f"wrote {BENCHMARKS_MD}")
+    publish(section, profiles, (START_MARKER, END_MARKER) if args.write else None)
     failed = (
         results.server_failures
         or any(cell.failure for cell in results.unary.values())
@@ -1234,48 +1328,44 @@ def concurrency_list(text: str) -> tuple[int, ...]:
     return values
 
 
-def parse_args(argv: Sequence[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+def add_shared_arguments(
+    parser: argparse.ArgumentParser,
+    defaults: Mapping[str, float],
+    quick: Mapping[str, float],
+    section: str,
+) -> None:
+    """The options of the scripts built on this one: --seconds, --warmup and --rounds (None
+    until settle_arguments gives them `defaults` or `quick`), --concurrency, --quick, --no-pin,
+    --profile, --profile-dir, --write (of the bench:`section` section), and the server side's
+    hidden --profile-out and --cpus."""
     parser.add_argument(
         "--seconds",
         type=float,
         default=None,
-        help=f"measured window per unary cell and round (default {DEFAULT_SECONDS:g})",
+        help=f"measured window per cell and round (default {defaults['seconds']:g})",
     )
     parser.add_argument(
         "--warmup",
         type=float,
         default=None,
         metavar="SECONDS",
-        help=f"warm-up before each unary window (default {DEFAULT_WARMUP:g})",
+        help=f"warm-up before each window (default {defaults['warmup']:g})",
     )
     parser.add_argument(
         "--rounds",
         type=int,
         default=None,
-        help=f"rounds over every cell, order rotated; medians reported (default {DEFAULT_ROUNDS})",
+        help="rounds over every cell, order rotated; medians reported (default "
+        f"{defaults['rounds']:g})",
     )
-    parser.add_argument(
-        "--stream-messages",
-        type=int,
-        default=None,
-        metavar="N",
-        help=f"messages per timed stream (default {DEFAULT_STREAM_MESSAGES:,})",
-    )
-    parser.add_argument(
-        "--concurrency",
-        type=concurrency_list,
-        default=DEFAULT_CONCURRENCY,
-        metavar="N,N,...",
-        help="calls in flight per unary cell (default "
-        + ",".join(map(str, DEFAULT_CONCURRENCY))
-        + ")",
+    add_counts_argument(
+        parser, "--concurrency", DEFAULT_CONCURRENCY, "calls in flight per unary cell"
     )
     parser.add_argument(
         "--quick",
         action="store_true",
         help="defaults for a quick look: "
-        + ", ".join(f"--{k.replace('_', '-')} {v:g}" for k, v in QUICK.items()),
+        + ", ".join(f"--{k.replace('_', '-')} {v:g}" for k, v in quick.items()),
     )
     parser.add_argument(
         "--no-pin",
@@ -1297,29 +1387,67 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument(
         "--write",
         action="store_true",
-        help=f"replace the bench:rpc section of {BENCHMARKS_MD.name}",
+        help=f"replace the bench:{section} section of {BENCHMARKS_MD.name}",
     )
-    parser.add_argument("--serve", nargs=2, metavar=("KIND", "STUBS"), help=argparse.SUPPRESS)
     parser.add_argument("--profile-out", type=Path, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--cpus", type=concurrency_list, default=None, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+
+
+def add_counts_argument(
+    parser: argparse.ArgumentParser, flag: str, default: tuple[int, ...], what: str
+) -> None:
+    """An option taking positive integers separated by commas."""
+    parser.add_argument(
+        flag,
+        type=concurrency_list,
+        default=default,
+        metavar="N,N,...",
+        help=f"{what} (default {','.join(map(str, default))})",
+    )
+
+
+def settle_arguments(
+    parser: argparse.ArgumentParser,
+    args: argparse.Namespace,
+    defaults: Mapping[str, float],
+    quick: Mapping[str, float],
+) -> None:
+    """Fill in the options left None (`quick`'s values with --quick, else `defaults`, each of
+    its default's type) and check the shared ones."""
+    for name, default in defaults.items():
+        if getattr(args, name) is None:
+            setattr(args, name, type(default)(quick[name]) if args.quick else default)
+    if args.seconds <= 0 or args.warmup < 0 or args.rounds < 1:
+        parser.error("--seconds must be > 0, --rounds >= 1, --warmup >= 0")
+    if args.profile_dir is not None:
+        args.profile = True
+    if args.write and args.profile:
+        parser.error("--write records unprofiled numbers; drop --profile")
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     defaults = {
         "seconds": DEFAULT_SECONDS,
         "warmup": DEFAULT_WARMUP,
         "rounds": DEFAULT_ROUNDS,
         "stream_messages": DEFAULT_STREAM_MESSAGES,
     }
-    for name, default in defaults.items():
-        if getattr(args, name) is None:
-            setattr(args, name, type(default)(QUICK[name]) if args.quick else default)
+    add_shared_arguments(parser, defaults, QUICK, "rpc")
+    parser.add_argument(
+        "--stream-messages",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"messages per timed stream (default {DEFAULT_STREAM_MESSAGES:,})",
+    )
+    parser.add_argument("--serve", nargs=2, metavar=("KIND", "STUBS"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    settle_arguments(parser, args, defaults, QUICK)
     if args.serve and args.serve[0] not in SERVERS:
         parser.error(f"--serve: unknown server {args.serve[0]}")
-    if args.seconds <= 0 or args.warmup < 0 or args.rounds < 1 or args.stream_messages < 1:
-        parser.error("--seconds and --stream-messages must be > 0, --rounds >= 1, --warmup >= 0")
-    if args.profile_dir is not None:
-        args.profile = True
-    if args.write and args.profile:
-        parser.error("--write records unprofiled numbers; drop --profile")
+    if args.stream_messages < 1:
+        parser.error("--stream-messages must be >= 1")
     return args
 
 
