@@ -36,6 +36,9 @@ async def running(config: ServiceConfig) -> AsyncIterator[Dependencies]:
         user_cache: cache.UserCache = cache.NoCache()
         if config.redis_url is None:
             updates = events.LocalUpdateBus()
+            # Without Redis an embedded store has one instance, which sees every write.
+            if store.is_embedded(config.database_url):
+                user_cache = cache.LocalUserCache()
         else:
             from examples.userservice import redis_events
 

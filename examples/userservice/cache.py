@@ -31,7 +31,9 @@ most once a minute, so GetUser works with Redis down.
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import contextvars
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
@@ -205,6 +207,63 @@ class RedisUserCache(UserCache):
 
     async def close(self) -> None:
         await self._redis.aclose()
+
+
+class LocalUserCache(UserCache):
+    """The cache of a single instance, in its own memory: for the embedded store without
+    Redis, where every write goes through this process. At most `max_entries` users, least
+    recently used first out.
+
+    The same guarantee as RedisUserCache's, kept another way: every write moves an epoch on
+    when it starts and when it ends, and a reader's fill is kept only when the epoch has not
+    moved since that reader missed (read from a context variable, so per call). A fill can
+    then never carry a user older than a write that finished, however long ago an entry was
+    evicted, and nothing needs tombstones.
+    """
+
+    def __init__(self, max_entries: int = 100_000) -> None:
+        if max_entries < 1:
+            raise ValueError(f"max_entries must be at least 1, got {max_entries}")
+        self._max_entries = max_entries
+        self._entries: collections.OrderedDict[str, bytes] = collections.OrderedDict()
+        self._epoch = 0
+        self._missed_at: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+            "userservice_cache_missed_at", default=None
+        )
+
+    async def get(self, user_id: str) -> bytes | None:
+        payload = self._entries.get(user_id)
+        if payload is None:
+            self._missed_at.set(self._epoch)
+            return None
+        self._entries.move_to_end(user_id)
+        return payload
+
+    async def offer(self, user_id: str, version: int, payload: bytes) -> None:
+        if self._missed_at.get() == self._epoch:
+            self._keep(user_id, payload)
+
+    @contextlib.asynccontextmanager
+    async def writing(self, user_id: str) -> AsyncIterator[CacheWrite]:
+        self._epoch += 1
+        write = CacheWrite()
+        try:
+            yield write
+        finally:
+            self._epoch += 1
+            if write.outcome == "offer":
+                self._keep(user_id, write.payload)
+            elif write.outcome != "unchanged":  # deleted, or nobody knows what happened
+                self._entries.pop(user_id, None)
+
+    async def close(self) -> None:
+        self._entries.clear()
+
+    def _keep(self, user_id: str, payload: bytes) -> None:
+        self._entries[user_id] = payload
+        self._entries.move_to_end(user_id)
+        if len(self._entries) > self._max_entries:
+            self._entries.popitem(last=False)
 
 
 class NoCache(UserCache):

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from examples.userservice.store.base import StoreError, UserRepository
 
-__all__ = ["StoreError", "default_database_url", "describe", "open_repository"]
+__all__ = ["StoreError", "default_database_url", "describe", "is_embedded", "open_repository"]
 
 _SQLITE_PREFIX = "sqlite:///"
 _POSTGRES_SCHEMES = ("postgresql", "postgres")
@@ -35,6 +35,12 @@ async def open_repository(url: str) -> UserRepository:
     from examples.userservice.store.postgres import open_postgres
 
     return await open_postgres(target)
+
+
+def is_embedded(url: str) -> bool:
+    """Whether `url` names the embedded store, which one process owns (unless instances
+    share Redis): its writes are all that process's own."""
+    return _parse(url)[0] == "sqlite"
 
 
 def describe(url: str) -> str:
