@@ -49,32 +49,20 @@ def postgres_url() -> Iterator[str]:
         if failure:
             pytest.skip(f"PostgreSQL initdb failed: {failure}")
         port = _free_port()
-        # A throwaway server: durability buys nothing here and costs test time.
-        settings = f"-c listen_addresses=127.0.0.1 -p {port} -k {directory} -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        settings = (
+            f"-c listen_addresses=127.0.0.1 -p {port} -k {directory}"
+            # A throwaway server: durability buys nothing here and costs test time.
+            " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        )
         try:
             failure = _run(
-                binaries / "pg_ctl",
-                "start",
-                "-D",
-                data,
-                "-l",
-                log,
-                "-w",
-                "-t",
-                "60",
-                "-o",
-                settings,
+                binaries / "pg_ctl", "start", "-D", data, "-l", log, "-w", "-o", settings
             )
             if failure:
                 pytest.skip(f"PostgreSQL did not start: {_last_line(log) or failure}")
             server = f"postgresql://postgres@127.0.0.1:{port}"
             failure = _run(
-                binaries / "psql",
-                "-q",
-                "-d",
-                f"{server}/postgres",
-                "-c",
-                "CREATE DATABASE pyservice",
+                binaries / "psql", "-d", f"{server}/postgres", "-c", "CREATE DATABASE pyservice"
             )
             if failure:
                 pytest.skip(f"PostgreSQL did not create a database: {failure}")

@@ -492,15 +492,20 @@ async def test_many_concurrent_creates_and_gets_all_succeed(repository: UserRepo
     } == {2}
 
 
-async def test_the_event_loop_runs_while_a_write_waits_for_the_lock(
+async def test_the_event_loop_and_reads_run_while_a_write_waits_for_the_lock(
     backend: Backend, repository: UserRepository
 ) -> None:
+    existing = await repository.create(new_user(1))
     async with backend.write_lock_held():
-        waiting = asyncio.create_task(repository.create(new_user(1)))
+        waiting = asyncio.create_task(repository.create(new_user(2)))
         worst_gap = await _max_tick_gap(seconds=0.3)
+        started = time.perf_counter()
+        assert await repository.get(existing.id) == existing
+        read_seconds = time.perf_counter() - started
         assert not waiting.done()  # the write really waited for the lock all along
-    assert (await waiting).id == new_user(1).id
+    assert (await waiting).id == new_user(2).id
     assert worst_gap < 0.05
+    assert read_seconds < 0.05
 
 
 async def _max_tick_gap(seconds: float) -> float:

@@ -2,16 +2,19 @@
 
 One writer thread owns the only connection that writes, so writes run one after another, each
 in its own BEGIN IMMEDIATE transaction; a few reader threads, each with a read-only connection,
-take reads from one shared queue and, thanks to WAL, run while the writer writes. Work
-crosses between the loop and the threads in batches: the calls made during one iteration of
-the loop go to a worker together, and results that finish while earlier ones still wait for
-the loop go back with them, so under load a thread and the loop each wake once per batch.
+take reads from one shared queue and, thanks to WAL, run while the writer writes. Calls cross
+between the loop and the threads in batches that grow with the load (see `_Workers`).
 
-Why not aiosqlite: it wakes its thread and then the loop once for every call. Reading users
-by id on 2 vCPUs (Python 3.11, SQLite 3.40), this design served 10,200 / 43,600 / 95,300 reads
-a second with 1 / 8 / 64 callers in flight, at 91 / 22 / 11 µs of CPU a read, where aiosqlite
-(one connection, execute_fetchall) served 9,400 / 26,400 / 25,700 at 91 / 42 / 43 µs and
-run_in_executor (2 threads) 8,100 / 15,200 / 15,800 at 118 / 73 / 70 µs.
+Why not aiosqlite: reading users by id (10,000 rows; 2 vCPUs, Python 3.11, SQLite 3.40;
+median of 3 interleaved rounds), this store served 8,900 / 43,900 / 94,600 reads a second
+with 1 / 8 / 64 callers in flight, at 98 / 22 / 11 µs of CPU a read; aiosqlite (one
+connection, execute_fetchall) 10,600 / 25,600 / 48,600 at 71 / 34 / 19 µs; run_in_executor
+(2 threads) 8,400 / 14,500 / 15,000 at 113 / 69 / 74 µs. A lone call costs the same either
+way (two thread wake-ups); batching wins once calls overlap, and the reader connections keep
+reads going while a write waits for SQLite's lock, which one aiosqlite connection cannot.
+Behind grpc.aio, whose requests reach the loop one at a time, batches stay near one call and
+both cost about the same, 60-80 µs of server CPU a read, mostly the GIL changing hands
+around each sqlite3 step.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
 from typing import Any, Final, TypeVar, TypeVarTuple
@@ -82,13 +85,10 @@ async def open_sqlite(path: str | os.PathLike[str], *, readers: int = 2) -> Sqli
     (a filesystem without the shared memory WAL needs, an in-memory database) or the schema is
     newer than this code.
     """
-    completions = _Completions(asyncio.get_running_loop())
-    writer = await _Workers.start(
-        "userstore-sqlite-writer", 1, partial(_open_writer, path), completions
-    )
+    writer = await _Workers.start("userstore-sqlite-writer", 1, partial(_open_writer, path))
     try:
         reader_pool = await _Workers.start(
-            "userstore-sqlite-reader", readers, partial(_open_reader, path), completions
+            "userstore-sqlite-reader", readers, partial(_open_reader, path)
         )
     except BaseException:
         await writer.stop()
@@ -129,38 +129,14 @@ class SqliteUserRepository:
         return await self._readers.submit(_list, query, after, limit)
 
 
-class _Completions:
-    """Hands results from worker threads to the event loop, many per wake-up when they pile up."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self._lock = threading.Lock()
-        self._ready: list[_Outcome] = []
-
-    def put(self, outcomes: Sequence[_Outcome]) -> None:
-        with self._lock:
-            first = not self._ready
-            self._ready.extend(outcomes)
-        if first:  # otherwise a wake-up is already on its way and will take these too
-            self.loop.call_soon_threadsafe(self._deliver)
-
-    def _deliver(self) -> None:
-        with self._lock:
-            ready, self._ready = self._ready, []
-        for future, result, error in ready:
-            if future.done():  # the caller was cancelled
-                continue
-            if error is None:
-                future.set_result(result)
-            else:
-                future.set_exception(error)
-
-
 class _Workers:
-    """Threads that each own one connection and run batches of jobs from one shared queue.
+    """Threads that each own one connection, fed batches of jobs by the event loop.
 
-    The jobs submitted during one loop iteration travel as one batch: at high concurrency a
-    thread wakes (and takes the GIL) once per batch instead of once per call.
+    A call made while a thread is free goes to it at the end of the loop iteration, with the
+    other calls of that iteration; calls made while every thread is busy wait on the loop and
+    go, all together, to the next thread that finishes. A thread's results come back in one
+    wake-up of the loop. Crossing threads is what a call costs most (the GIL changes hands at
+    every sqlite3 step), and a busy store crosses once per batch rather than once per call.
     """
 
     def __init__(
@@ -168,15 +144,19 @@ class _Workers:
         name: str,
         count: int,
         connect: Callable[[], sqlite3.Connection],
-        completions: _Completions,
+        loop: asyncio.AbstractEventLoop,
     ) -> None:
-        self._completions = completions
-        self._loop = completions.loop
+        self._loop = loop
         self._batches: queue.SimpleQueue[list[_Job] | None] = queue.SimpleQueue()
+        # Only the loop touches these two.
         self._pending: list[_Job] = []
+        self._idle = count
+        # Finished batches, from the threads to the loop.
+        self._lock = threading.Lock()
+        self._finished: list[list[_Outcome]] = []
         self._closed = False
-        self._starts = [self._loop.create_future() for _ in range(count)]
-        self._stops = [self._loop.create_future() for _ in range(count)]
+        self._starts = [loop.create_future() for _ in range(count)]
+        self._stops = [loop.create_future() for _ in range(count)]
         self._threads = [
             threading.Thread(
                 target=self._serve, args=(connect, start, stop), name=f"{name}-{n}", daemon=True
@@ -188,14 +168,10 @@ class _Workers:
 
     @classmethod
     async def start(
-        cls,
-        name: str,
-        count: int,
-        connect: Callable[[], sqlite3.Connection],
-        completions: _Completions,
+        cls, name: str, count: int, connect: Callable[[], sqlite3.Connection]
     ) -> _Workers:
         """Workers whose connections are all open; when one fails to open, none is left."""
-        workers = cls(name, count, connect, completions)
+        workers = cls(name, count, connect, asyncio.get_running_loop())
         try:
             await asyncio.gather(*workers._starts)
         except BaseException:
@@ -210,19 +186,39 @@ class _Workers:
             raise RuntimeError("the user repository is closed")
         future: asyncio.Future[T] = self._loop.create_future()
         self._pending.append((work, args, future))
-        if len(self._pending) == 1:
+        if len(self._pending) == 1 and self._idle:
             self._loop.call_soon(self._hand_over)
         return future
 
     def _hand_over(self) -> None:
-        if self._pending:
+        if self._pending and self._idle:
+            self._idle -= 1
             self._batches.put(self._pending)
             self._pending = []
+
+    def _batch_done(self, outcomes: list[_Outcome]) -> None:
+        """In a thread: queue `outcomes` for the loop, waking it unless a wake-up is due."""
+        with self._lock:
+            first = not self._finished
+            self._finished.append(outcomes)
+        if first:
+            self._loop.call_soon_threadsafe(self._deliver)
+
+    def _deliver(self) -> None:
+        with self._lock:
+            finished, self._finished = self._finished, []
+        for outcomes in finished:
+            for future, result, error in outcomes:
+                _settle(future, result, error)
+        self._idle += len(finished)
+        self._hand_over()
 
     async def stop(self) -> None:
         """Let the submitted jobs finish, then end the threads (failed starts end by themselves)."""
         self._closed = True
-        self._hand_over()
+        if self._pending:
+            self._batches.put(self._pending)
+            self._pending = []
         for _ in self._threads:
             self._batches.put(None)
         await asyncio.gather(*self._stops)
@@ -235,20 +231,32 @@ class _Workers:
         start: asyncio.Future[None],
         stop: asyncio.Future[None],
     ) -> None:
-        put = self._completions.put
+        report = self._loop.call_soon_threadsafe
         try:
             connection = connect()
         except Exception as error:
-            put([(start, None, error), (stop, None, None)])
+            report(_settle, start, None, error)
+            report(_settle, stop, None, None)
             return
-        put([(start, None, None)])
+        report(_settle, start, None, None)
         try:
             next_batch = self._batches.get
             while (batch := next_batch()) is not None:
-                put([_run(work, connection, args, future) for work, args, future in batch])
+                self._batch_done(
+                    [_run(work, connection, args, future) for work, args, future in batch]
+                )
         finally:
             connection.close()
-            put([(stop, None, None)])
+            report(_settle, stop, None, None)
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.done():  # the caller was cancelled
+        return
+    if error is None:
+        future.set_result(result)
+    else:
+        future.set_exception(error)
 
 
 def _run(
