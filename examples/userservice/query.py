@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 from user.v1 import user_pb2
 
-from examples.userservice.store.base import Column, Condition, Cursor, Ordering, UserRecord
+from examples.userservice.store.base import Column, Condition, Ordering
 
 MAX_FILTER_LENGTH = 1024
 MAX_ORDER_BY_LENGTH = 256
@@ -269,13 +269,6 @@ def parse_order_by(text: str) -> tuple[Ordering, ...]:
         if separator != ",":
             raise scanner.expected("',' or the end")
         scanner.pos += 1
-
-
-def cursor_of(record: UserRecord, orderings: tuple[Ordering, ...]) -> Cursor:
-    """The keyset cursor just after `record` in this order: its ordering values, then its id.
-    A Column's value is also the name of its UserRecord attribute."""
-    values = tuple(getattr(record, ordering.column.value) for ordering in orderings)
-    return Cursor(values=values, last_id=record.id)
 
 
 def canonical(conditions: tuple[Condition, ...], orderings: tuple[Ordering, ...]) -> str:

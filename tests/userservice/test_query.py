@@ -11,11 +11,18 @@ from examples.userservice.query import (
     MAX_ORDER_BY_LENGTH,
     QueryError,
     canonical,
-    cursor_of,
     parse_filter,
     parse_order_by,
 )
-from examples.userservice.store.base import Column, Condition, Cursor, Ordering, UserRecord
+from examples.userservice.store.base import (
+    Column,
+    Condition,
+    Cursor,
+    ListQuery,
+    Ordering,
+    UserRecord,
+    cursor_after,
+)
 
 ADMIN = Condition(Column.ROLE, user_pb2.USER_ROLE_ADMIN)
 FIELDS = "fields: email, first_name, last_name, role"
@@ -429,7 +436,7 @@ RECORD = UserRecord(
 
 def test_cursor_holds_the_ordering_values_then_the_id():
     orderings = parse_order_by("role desc, created_at, email, first_name, last_name, updated_at")
-    assert cursor_of(RECORD, orderings) == Cursor(
+    assert cursor_after(RECORD, ListQuery(orderings=orderings)) == Cursor(
         values=(
             user_pb2.USER_ROLE_ADMIN,
             1_700_000_000_000_000,
@@ -440,4 +447,4 @@ def test_cursor_holds_the_ordering_values_then_the_id():
         ),
         last_id="u-7",
     )
-    assert cursor_of(RECORD, ()) == Cursor(values=(), last_id="u-7")
+    assert cursor_after(RECORD, ListQuery()) == Cursor(values=(), last_id="u-7")

@@ -204,15 +204,26 @@ async def test_created_user_reads_back_with_version_1(repository: UserRepository
 
 async def test_update_changes_given_fields_and_counts_versions(repository: UserRepository) -> None:
     created = await repository.create(new_user(1))
-    first = await repository.update(created.id, UserChanges(updated_at=5, first_name="Grace"))
+    later = created.created_at + 5
+    first = await repository.update(created.id, UserChanges(updated_at=later, first_name="Grace"))
     second = await repository.update(
-        created.id, UserChanges(updated_at=6, email="New@Example.com", last_name="Hopper", role=2)
+        created.id,
+        UserChanges(updated_at=later + 1, email="New@Example.com", last_name="Hopper", role=2),
     )
-    assert first == replace(created, first_name="Grace", updated_at=5, version=2)
+    assert first == replace(created, first_name="Grace", updated_at=later, version=2)
     assert second == replace(
-        first, email="New@Example.com", last_name="Hopper", role=2, updated_at=6, version=3
+        first, email="New@Example.com", last_name="Hopper", role=2, updated_at=later + 1, version=3
     )
     assert await repository.get(created.id) == second
+
+
+async def test_updated_at_never_goes_back(repository: UserRepository) -> None:
+    """Writers read the clock before their turn to write, so they may commit out of order."""
+    created = await repository.create(new_user(1))
+    late = await repository.update(created.id, UserChanges(updated_at=created.created_at + 10))
+    early = await repository.update(created.id, UserChanges(updated_at=created.created_at + 3))
+    assert late is not None and early is not None
+    assert early.updated_at == late.updated_at + 1
 
 
 async def test_update_and_delete_of_an_absent_user_give_none(repository: UserRepository) -> None:

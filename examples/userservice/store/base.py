@@ -57,7 +57,8 @@ class NewUser:
 
 @dataclass(frozen=True, slots=True)
 class UserChanges:
-    """An update: only the fields that are not None change; `updated_at` always does."""
+    """An update: only the fields that are not None change; `updated_at` always does, to this
+    time or, when the stored one is not earlier, to one microsecond after the stored one."""
 
     updated_at: int
     email: str | None = None
@@ -200,7 +201,10 @@ class UserStatements:
             f"UPDATE users SET email = coalesce({p(1)}, email),"
             f" email_key = coalesce({p(2)}, email_key),"
             f" first_name = coalesce({p(3)}, first_name), last_name = coalesce({p(4)}, last_name),"
-            f" role = coalesce({p(5)}, role), updated_at = {p(6)}, version = version + 1"
+            f" role = coalesce({p(5)}, role), version = version + 1,"
+            # Later than the previous update, whatever the clocks did: handlers read the time
+            # before they wait their turn to write, so two may commit out of clock order.
+            f" updated_at = CASE WHEN {p(6)} > updated_at THEN {p(6)} ELSE updated_at + 1 END"
             f" WHERE id = {p(7)} RETURNING {_RECORD_COLUMNS}"
         )
         self.delete = f"DELETE FROM users WHERE id = {p(1)} RETURNING {_RECORD_COLUMNS}"
