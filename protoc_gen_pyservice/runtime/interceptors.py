@@ -485,7 +485,17 @@ class InterceptorChain(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         self._deadline = next(
             (i for i in self.interceptors if isinstance(i, DeadlineInterceptor)), None
         )
-        self._enters = [(hook, inspect.iscoroutinefunction(hook.enter)) for hook in self._hooks]
+        # Bound once here: a call pays for its hooks, not for finding them.
+        self._enters = [
+            (hook.enter, inspect.iscoroutinefunction(hook.enter)) for hook in self._hooks
+        ]
+        self._enter = self._enter_all if any(w for _, w in self._enters) else self._enter_now
+        # (position, exit, hook), last hook first, of the hooks whose exit() does something.
+        self._exits = tuple(
+            (index, hook.exit, hook)
+            for index, hook in reversed(list(enumerate(self._hooks)))
+            if getattr(hook.exit, "__func__", None) is not HandlerInterceptor.exit
+        )
         # (position in the hooks, callback) of the interceptors that count stream messages
         self._message_hooks = [
             (index, hook.on_message)
@@ -524,27 +534,49 @@ class InterceptorChain(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             return handler._replace(unary_stream=self.wrap_stream(handler.unary_stream, method))
         return handler._replace(stream_stream=self.wrap_stream(handler.stream_stream, method))
 
-    async def _enter_all(self, method: str, context: Context, states: list[Any]) -> None:
+    def _enter_now(
+        self, method: str, context: Context, states: list[Any]
+    ) -> Awaitable[NoReturn] | None:
+        """Enter every hook of a chain in which none waits, adding each one's state to
+        `states`; None when all entered, else what answers the refusal (to await)."""
         call_context.set_stopping(self.stopping)
         try:
-            for hook, waits in self._enters:
-                state = hook.enter(method, context)
-                states.append(await state if waits else state)
-        except ServiceError as refused:
-            await abort(context, refused)
-        except (grpc.aio.AbortError, asyncio.CancelledError):
+            for enter, _ in self._enters:
+                states.append(enter(method, context))
+        except grpc.aio.AbortError:
             raise
         except Exception as error:
-            request_id = call_context.request_id() or call_context.new_request_id()
-            await abort(context, internal_error(error, method, request_id))
+            return self._refuse(method, context, error)
+        return None
+
+    async def _enter_all(self, method: str, context: Context, states: list[Any]) -> None:
+        """_enter_now() for a chain with hooks that wait."""
+        call_context.set_stopping(self.stopping)
+        try:
+            for enter, waits in self._enters:
+                state = enter(method, context)
+                states.append(await state if waits else state)
+        except grpc.aio.AbortError:
+            raise
+        except Exception as error:
+            await self._refuse(method, context, error)
+
+    async def _refuse(self, method: str, context: Context, error: Exception) -> NoReturn:
+        """Answer the error an enter() raised: a ServiceError as it is, anything else INTERNAL."""
+        if isinstance(error, ServiceError):
+            await abort(context, error)
+        request_id = call_context.request_id() or call_context.new_request_id()
+        await abort(context, internal_error(error, method, request_id))
 
     def _exit_all(
         self, method: str, context: Context, states: list[Any], error: BaseException | None
     ) -> None:
-        entered = self._hooks[: len(states)]
-        for hook, state in zip(reversed(entered), reversed(states), strict=True):
+        entered = len(states)
+        for index, exit, hook in self._exits:
+            if index >= entered:
+                continue
             try:
-                hook.exit(method, context, state, error)
+                exit(method, context, states[index], error)
             except Exception as failure:  # one broken hook must not skip the others
                 logger.error(
                     "%s.exit failed in %s: %s: %s",
@@ -576,11 +608,14 @@ class InterceptorChain(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         self, behavior: Callable[[Any, Context], Awaitable[Any]], method: str
     ) -> Callable[[Any, Context], Awaitable[Any]]:
         deadline = self._deadline
+        enter = self._enter
 
         async def unary(request: Any, context: Context) -> Any:
             states: list[Any] = []
             try:
-                await self._enter_all(method, context, states)
+                entering = enter(method, context, states)
+                if entering is not None:
+                    await entering
                 seconds = deadline.limit(method, context) if deadline is not None else None
                 limit = timeouts.start(seconds) if seconds is not None else None
                 try:
@@ -616,6 +651,7 @@ class InterceptorChain(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         deadline = self._deadline
         message_hooks = self._message_hooks
         streams = self._streams
+        enter = self._enter
 
         async def stream(request: Any, context: Context) -> None:
             states: list[Any] = []
@@ -623,7 +659,9 @@ class InterceptorChain(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             assert task is not None
             streams.add(task)
             try:
-                await self._enter_all(method, context, states)
+                entering = enter(method, context, states)
+                if entering is not None:
+                    await entering
                 seconds = deadline.limit(method, context) if deadline is not None else None
                 limit = timeouts.start(seconds) if seconds is not None else None
                 try:
