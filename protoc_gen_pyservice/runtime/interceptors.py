@@ -18,6 +18,7 @@ import asyncio
 import inspect
 import logging
 import math
+import os
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -843,6 +844,7 @@ class TracingInterceptor(HandlerInterceptor):
     def __init__(self, tracer_provider: Any = None) -> None:
         from opentelemetry import context as otel_context
         from opentelemetry import propagate, trace
+        from opentelemetry.environment_variables import OTEL_PYTHON_TRACER_PROVIDER
 
         super().__init__()
         self._trace = trace
@@ -850,12 +852,26 @@ class TracingInterceptor(HandlerInterceptor):
         self._propagate = propagate
         self._explicit_provider = tracer_provider is not None
         self._tracer = trace.get_tracer("protoc_gen_pyservice", tracer_provider=tracer_provider)
+        # The API keeps the global provider in this attribute until an SDK sets it (once):
+        # reading it spares every call get_tracer_provider()'s look into os.environ. With
+        # the provider named in the environment, or an API without the attribute, ask the API.
+        self._unset: Any = (
+            trace
+            if getattr(trace, "_TRACER_PROVIDER", False) is None
+            and OTEL_PYTHON_TRACER_PROVIDER not in os.environ
+            else None
+        )
 
     def _enabled(self) -> bool:
         # Until an SDK installs a tracer provider the global one is a proxy that records
         # nothing: skip the whole span then, rather than build one per call for nothing.
         if self._explicit_provider:
             return True
+        unset = self._unset
+        if unset is not None:
+            if unset._TRACER_PROVIDER is None:
+                return False
+            self._unset = None  # set now, and for good
         return not isinstance(self._trace.get_tracer_provider(), self._trace.ProxyTracerProvider)
 
     def enter(self, method: str, context: Context) -> Any:
