@@ -756,6 +756,7 @@ class _MethodMetrics:
     handling: Any
     sent: Any
     handled: dict[grpc.StatusCode, Any]
+    handled_ok: Any  # handled[OK], the one nearly every call counts in
 
 
 @dataclass
@@ -811,12 +812,14 @@ class MetricsInterceptor(HandlerInterceptor):
         labels = ("server_stream" if streaming else "unary", service, name)
         metrics = self.metrics
         # Labelled children looked up once per method, not on every call.
+        handled = {code: metrics.handled.labels(*labels, code.name) for code in grpc.StatusCode}
         self._children[method] = _MethodMetrics(
             started=metrics.started.labels(*labels),
             in_flight=metrics.in_flight.labels(*labels),
             handling=metrics.handling.labels(*labels),
             sent=metrics.sent.labels(*labels),
-            handled={code: metrics.handled.labels(*labels, code.name) for code in grpc.StatusCode},
+            handled=handled,
+            handled_ok=handled[grpc.StatusCode.OK],
         )
 
     def enter(self, method: str, context: Context) -> Any:
@@ -828,7 +831,10 @@ class MetricsInterceptor(HandlerInterceptor):
     def exit(self, method: str, context: Context, state: Any, error: BaseException | None) -> None:
         started, children = state
         children.in_flight.dec()
-        children.handled[status_of(error, context)].inc()
+        if error is None:
+            children.handled_ok.inc()
+        else:
+            children.handled[status_of(error, context)].inc()
         children.handling.observe(time.perf_counter() - started)
 
     def _message_sent(self, state: Any) -> None:
