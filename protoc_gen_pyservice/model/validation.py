@@ -755,7 +755,8 @@ def _count_checks(
         (low, CheckKind.LEN_LT, "at least"),
         (high, CheckKind.LEN_GT, "at most"),
     ):
-        if rule in values:
+        # A minimum of 0 holds for every collection: no check, and no case can break it.
+        if rule in values and not (kind is CheckKind.LEN_LT and values[rule] == 0):
             checks.append(
                 Check(
                     _minimum(kind, values[rule]),

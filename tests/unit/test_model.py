@@ -105,7 +105,7 @@ def test_validate_rules_are_read_into_the_model() -> None:
     assert dict(page_size.rules.type_rules.values) == {"gte": 1, "lte": 100}
     email = by_name["CreateUserRequest"].fields[0]
     assert email.rules is not None and email.rules.type_rules is not None
-    assert email.rules.type_rules.values == (("email", True),)
+    assert dict(email.rules.type_rules.values) == {"email": True, "max_len": 254}
     methods = {m.name: m for m in model.services[0].methods}
     assert methods["GetUser"].timeout == 5 and methods["ListUsers"].timeout == 10
     assert methods["GetUser"].retryable and not methods["CreateUser"].retryable
