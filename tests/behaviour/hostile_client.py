@@ -17,16 +17,14 @@ from user.v1 import user_pb2
 
 STREAM = "/user.v1.UserService/StreamUserUpdates"
 CREATE = "/user.v1.UserService/CreateUser"
+UPDATE = "/user.v1.UserService/UpdateUser"
 
 
-def new_user(number: int) -> user_pb2.CreateUserRequest:
-    # Big names fill the unread streams' flow-control windows: handlers block at `yield`.
-    return user_pb2.CreateUserRequest(
-        email=f"k{os.getpid()}-{number}@example.com",
-        first_name="K" * 16_384,
-        last_name="L",
-        password="12345678",
-    )
+def renamed(user_id: str, number: int) -> user_pb2.UpdateUserRequest:
+    # Names at their 100-character limit fill the unread streams' flow-control windows:
+    # handlers block at `yield`.
+    letter = "KL"[number % 2]
+    return user_pb2.UpdateUserRequest(id=user_id, first_name=letter * 100, last_name=letter * 100)
 
 
 async def main(port: int, streams: int) -> None:
@@ -42,18 +40,29 @@ async def main(port: int, streams: int) -> None:
         request_serializer=user_pb2.CreateUserRequest.SerializeToString,
         response_deserializer=user_pb2.CreateUserResponse.FromString,
     )
+    update = channel.unary_unary(
+        UPDATE,
+        request_serializer=user_pb2.UpdateUserRequest.SerializeToString,
+        response_deserializer=user_pb2.UpdateUserResponse.FromString,
+    )
+    created = await create(
+        user_pb2.CreateUserRequest(
+            email=f"k{os.getpid()}@example.com", first_name="K", last_name="L", password="12345678"
+        )
+    )
+    user_id = created.user.id
     calls = [watch(user_pb2.StreamUserUpdatesRequest()) for _ in range(streams)]
     pending = {asyncio.ensure_future(call.read()) for call in calls}
     number = 0
     for _ in range(100):  # bounded: the test gives up on `ready` long before this ends
-        await create(new_user(number))
+        await update(renamed(user_id, number))
         number += 1
         _, pending = await asyncio.wait(pending, timeout=0.1)
         if not pending:
             break
     print("ready" if not pending else "not ready", flush=True)
     while True:
-        await asyncio.gather(*(create(new_user(number + i)) for i in range(10)))
+        await asyncio.gather(*(update(renamed(user_id, number + i)) for i in range(10)))
         number += 10
 
 

@@ -62,6 +62,7 @@ GET_USER = f"/{SERVICE}/GetUser"
 LIST_USERS = f"/{SERVICE}/ListUsers"
 CREATE_USER = f"/{SERVICE}/CreateUser"
 STREAM_UPDATES = f"/{SERVICE}/StreamUserUpdates"
+UPDATE_USER = f"/{SERVICE}/UpdateUser"
 SECRET = "test-secret-with-enough-entropy-0123456789"
 GET = user_pb2.GetUserRequest(id="missing")
 SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
@@ -375,13 +376,27 @@ def raw_stream_stub(channel: grpc.aio.Channel) -> Any:
     return channel.unary_stream(STREAM_UPDATES, request_serializer=None, response_deserializer=None)
 
 
-def new_user(number: int, name_size: int = 1) -> bytes:
+def new_user(number: int) -> bytes:
     return user_pb2.CreateUserRequest(
         email=f"u{number}@example.com",
-        first_name="F" * name_size,
+        first_name="F",
         last_name="L",
         password="12345678",
     ).SerializeToString()
+
+
+async def publish_updates(channel: grpc.aio.Channel, number: int, count: int) -> None:
+    """`count` updates of about 300 bytes (names at their 100-character limit), of one new
+    user, `number`: what fills the flow-control windows of streams nobody reads."""
+    created = await raw_stub(channel, CREATE_USER)(new_user(number), timeout=5)
+    user_id = user_pb2.CreateUserResponse.FromString(created).user.id
+    update = raw_stub(channel, UPDATE_USER)
+    for index in range(count):
+        letter = "AB"[index % 2]
+        request = user_pb2.UpdateUserRequest(
+            id=user_id, first_name=letter * 100, last_name=letter * 100
+        )
+        await update(request.SerializeToString(), timeout=5)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -746,16 +761,15 @@ NOT_READING = [("grpc.http2.bdp_probe", 0)]
 
 
 async def stall_then_vanish(port: int, wait_for_handlers: Callable[[], Awaitable[None]]) -> None:
-    """STALLED_STREAMS streams that never read while 640 KiB of updates each are published,
+    """STALLED_STREAMS streams that never read while 180 KiB of updates each are published,
     then their client goes away."""
     stalled = grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=NOT_READING)
     try:
         calls = [raw_stream_stub(stalled)(b"") for _ in range(STALLED_STREAMS)]
         await wait_for_handlers()
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as publisher:
-            create = raw_stub(publisher, CREATE_USER)
-            for number in range(40):
-                await create(new_user(number, name_size=16_384), timeout=5)
+            # 600 updates of ~300 bytes: well past the 64 KiB windows, short of the hub's bound.
+            await asyncio.gather(*(publish_updates(publisher, n, 150) for n in range(4)))
         await asyncio.sleep(0.2)  # the handlers run into the full windows
     finally:
         await stalled.close(None)
@@ -783,13 +797,12 @@ async def cancel_at_random_points(port: int, count: int, seed: int = 7) -> None:
     chooser = random.Random(seed)
     done = asyncio.Event()
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-        create = raw_stub(channel, CREATE_USER)
         stream = raw_stream_stub(channel)
 
         async def publish() -> None:
-            number = 0
+            number = 10_000
             while not done.is_set():
-                await create(new_user(10_000 + number, name_size=500), timeout=5)
+                await publish_updates(channel, number, 20)
                 number += 1
                 await asyncio.sleep(0.002)
 
