@@ -69,7 +69,9 @@ class UserService(user_service.UserServiceBase):
         """Get a user by ID"""
         cached = await self._cache.get(request.id)
         if cached is not None:
-            return user_pb2.GetUserResponse(user=user_pb2.User.FromString(cached))
+            response = user_pb2.GetUserResponse()
+            response.user.MergeFromString(cached)  # parsed in place: no copy
+            return response
         record = await self._repository.get(request.id)
         if record is None:
             raise _not_found(request.id)
