@@ -8,6 +8,7 @@ import dataclasses
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import jwt
 import pytest
@@ -341,3 +342,43 @@ async def test_streams_see_creates_updates_and_deletes_as_they_happen(
         assert deleted.user.id == watched.id
     for stream in (everything, one):
         await stream.aclose()  # type: ignore[attr-defined]
+
+
+class _HeldUpdates:
+    """A repository whose updates wait for `release` after the store has committed them."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.committed = asyncio.Event()
+        self.release = asyncio.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def update(self, user_id: str, changes: Any) -> Any:
+        record = await self._inner.update(user_id, changes)
+        self.committed.set()
+        await self.release.wait()
+        return record
+
+
+async def test_a_write_whose_caller_is_cancelled_still_reaches_the_streams(
+    service: tuple[Client, app.Dependencies],
+) -> None:
+    client, dependencies = service
+    user = (await client.create_user(new_user())).user
+    held = _HeldUpdates(dependencies.repository)
+    servicer = UserService(dataclasses.replace(dependencies, repository=held))
+    with dependencies.updates.subscribe([user.id]) as subscription:
+        request = user_pb2.UpdateUserRequest(id=user.id, first_name="Cancelled")
+        call = asyncio.ensure_future(servicer.update_user(request, None))  # type: ignore[arg-type]
+        await asyncio.wait_for(held.committed.wait(), 5)
+        call.cancel()  # the deadline passed or the client left, after the commit
+        with pytest.raises(asyncio.CancelledError):
+            await call
+        held.release.set()
+        update = await asyncio.wait_for(subscription.next(), 5)
+    assert update.user.first_name == "Cancelled"
+    assert (await client.get_user(user_pb2.GetUserRequest(id=user.id))).user.first_name == (
+        "Cancelled"
+    )

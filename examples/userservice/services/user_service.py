@@ -14,8 +14,8 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
-from typing import ClassVar
+from collections.abc import AsyncIterator, Coroutine
+from typing import Any, ClassVar, TypeVar
 
 import grpc
 from google.protobuf import empty_pb2, timestamp_pb2
@@ -44,6 +44,7 @@ FIXED_FIELDS = frozenset({"id", "created_at", "updated_at", "password"})
 REQUIRED_FIELDS = frozenset({"email", "first_name", "last_name"})
 MAX_MASK_PATHS = 16
 Update = user_pb2.UserUpdate
+T = TypeVar("T")
 
 
 class UserService(user_service.UserServiceBase):
@@ -122,25 +123,18 @@ class UserService(user_service.UserServiceBase):
         """Create a new user"""
         try:
             password_hash = await self._passwords.hash(request.password)
-        except passwords.PasswordTooLong as error:  # the proto's max_len keeps this rare
+        except passwords.PasswordTooLong as error:  # for callers the proto's 128 did not stop
             raise _invalid("password", f"password: {error}") from None
-        try:
-            record = await self._repository.create(
-                NewUser(
-                    id=str(uuid.uuid4()),
-                    email=request.email,
-                    first_name=request.first_name,
-                    last_name=request.last_name,
-                    role=request.role,
-                    password_hash=password_hash,
-                    created_at=_now_micros(),
-                )
-            )
-        except EmailTaken:
-            raise _email_taken() from None
-        user = _user_message(record)
-        await self._announce(Update.UPDATE_TYPE_CREATED, user)
-        return user_pb2.CreateUserResponse(user=user)
+        new = NewUser(
+            id=str(uuid.uuid4()),
+            email=request.email,
+            first_name=request.first_name,
+            last_name=request.last_name,
+            role=request.role,
+            password_hash=password_hash,
+            created_at=_now_micros(),
+        )
+        return user_pb2.CreateUserResponse(user=await _to_the_end(self._create(new)))
 
     async def update_user(
         self,
@@ -154,20 +148,7 @@ class UserService(user_service.UserServiceBase):
         changes = UserChanges(
             updated_at=_now_micros(), **{name: getattr(request, name) for name in fields}
         )
-        async with self._cache.writing(request.id) as write:
-            try:
-                record = await self._repository.update(request.id, changes)
-            except EmailTaken:
-                write.unchanged()
-                raise _email_taken() from None
-            if record is None:
-                write.unchanged()
-                raise _not_found(request.id)
-            user = _user_message(record)
-            write.offer(record.version, user.SerializeToString())
-            # Before the cache hears of it, which may wait on Redis: announced straight after
-            # the commit, updates reach streams in the order their writes committed.
-            await self._announce(Update.UPDATE_TYPE_UPDATED, user)
+        user = await _to_the_end(self._update(request.id, changes))
         return user_pb2.UpdateUserResponse(user=user)
 
     async def delete_user(
@@ -176,13 +157,7 @@ class UserService(user_service.UserServiceBase):
         context: grpc.aio.ServicerContext[user_pb2.DeleteUserRequest, empty_pb2.Empty],
     ) -> empty_pb2.Empty:
         """Delete a user"""
-        async with self._cache.writing(request.id) as write:
-            record = await self._repository.delete(request.id)
-            if record is None:
-                write.unchanged()
-                raise _not_found(request.id)
-            write.forget(record.version + 1)
-            await self._announce(Update.UPDATE_TYPE_DELETED, _user_message(record))
+        await _to_the_end(self._delete(request.id))
         return empty_pb2.Empty()
 
     async def stream_user_updates(
@@ -204,6 +179,43 @@ class UserService(user_service.UserServiceBase):
             finally:
                 closer.cancel()
 
+    # The writes, each with what must follow its commit: the streams and the cache hear of
+    # it. Announced straight after the commit, before the cache (which may wait on Redis), so
+    # updates reach streams in the order their writes committed.
+
+    async def _create(self, new: NewUser) -> user_pb2.User:
+        try:
+            record = await self._repository.create(new)
+        except EmailTaken:
+            raise _email_taken() from None
+        user = _user_message(record)
+        await self._announce(Update.UPDATE_TYPE_CREATED, user)
+        return user
+
+    async def _update(self, user_id: str, changes: UserChanges) -> user_pb2.User:
+        async with self._cache.writing(user_id) as write:
+            try:
+                record = await self._repository.update(user_id, changes)
+            except EmailTaken:
+                write.unchanged()
+                raise _email_taken() from None
+            if record is None:
+                write.unchanged()
+                raise _not_found(user_id)
+            user = _user_message(record)
+            write.offer(record.version, user.SerializeToString())
+            await self._announce(Update.UPDATE_TYPE_UPDATED, user)
+        return user
+
+    async def _delete(self, user_id: str) -> None:
+        async with self._cache.writing(user_id) as write:
+            record = await self._repository.delete(user_id)
+            if record is None:
+                write.unchanged()
+                raise _not_found(user_id)
+            write.forget(record.version + 1)
+            await self._announce(Update.UPDATE_TYPE_DELETED, _user_message(record))
+
     async def _current(self, user_id: str) -> user_pb2.User:
         record = await self._repository.get(user_id)
         if record is None:
@@ -213,11 +225,32 @@ class UserService(user_service.UserServiceBase):
     async def _announce(self, kind: user_pb2.UserUpdate.UpdateType, user: user_pb2.User) -> None:
         """Tell the streams. The write has committed, so a bus failure is logged, not answered:
         the caller's change happened."""
-        update = Update(type=kind, user=user, timestamp=_timestamp(time.time_ns() // 1000))
+        update = Update(type=kind, user=user, timestamp=_timestamp(_now_micros()))
         try:
             await self._updates.publish(update)
-        except events.PublishFailed:
-            logger.exception("update %s of user %s not published", kind, user.id)
+        except events.PublishFailed as error:
+            logger.warning("%s", error)
+
+
+async def _to_the_end(write: Coroutine[Any, Any, T]) -> T:
+    """Run a write to its end even when its caller is cancelled (a deadline, a client gone):
+    once the store may have committed, the streams and the cache must hear of it."""
+    task = asyncio.ensure_future(write)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        task.add_done_callback(_log_unheard_failure)
+        raise
+
+
+def _log_unheard_failure(task: asyncio.Future[Any]) -> None:
+    """A write whose caller left: its outcome is nobody's, but a failure is logged."""
+    if task.cancelled():
+        return
+    error = task.exception()
+    # A ServiceError is an answer nobody waits for any more; anything else is a failure.
+    if error is not None and not isinstance(error, runtime.ServiceError):
+        logger.warning("a write whose caller left failed: %r", error)
 
 
 async def _close_on(event: asyncio.Event, subscription: events.Subscription) -> None:
