@@ -11,6 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "generated"))
 
+import redis
 from protoc_gen_pyservice.runtime import serve
 from user.v1 import user_service
 
@@ -59,8 +60,8 @@ async def main() -> int:
             print(f"store: {store.describe(service_config.database_url)}", flush=True)
             print(how_to_call(settings, service.port), flush=True)
             await service.serve_until_signal()
-    except store.StoreError as error:  # cannot open or migrate the store: one line
-        print(f"userservice: {error}", file=sys.stderr)
+    except (store.StoreError, redis.RedisError, OSError) as error:  # one line, no traceback
+        print(f"userservice: cannot start: {error}", file=sys.stderr)
         return 1
     return 0
 

@@ -37,7 +37,7 @@ async def running(config: ServiceConfig) -> AsyncIterator[Dependencies]:
         if config.redis_url is None:
             updates = events.LocalUpdateBus()
             # Without Redis an embedded store has one instance, which sees every write.
-            if store.is_embedded(config.database_url):
+            if config.local_cache and store.is_embedded(config.database_url):
                 user_cache = cache.LocalUserCache()
         else:
             from examples.userservice import redis_events
@@ -55,7 +55,7 @@ async def running(config: ServiceConfig) -> AsyncIterator[Dependencies]:
         stack.callback(hasher.close)
         secret = config.page_token_secret
         if secret is None:
-            if config.redis_url is not None:
+            if config.redis_url is not None or not store.is_embedded(config.database_url):
                 logger.warning(
                     "PYSERVICE_PAGE_TOKEN_SECRET is unset: page tokens work only on the "
                     "instance that gave them out, and only until it restarts"

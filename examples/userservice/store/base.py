@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Protocol
 
 
@@ -36,7 +36,7 @@ class UserRecord:
     first_name: str
     last_name: str
     role: int
-    password_hash: str
+    password_hash: str = field(repr=False)
     created_at: int
     updated_at: int
     version: int
@@ -51,7 +51,7 @@ class NewUser:
     first_name: str
     last_name: str
     role: int
-    password_hash: str
+    password_hash: str = field(repr=False)
     created_at: int
 
 
