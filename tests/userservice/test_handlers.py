@@ -382,3 +382,17 @@ async def test_a_write_whose_caller_is_cancelled_still_reaches_the_streams(
     assert (await client.get_user(user_pb2.GetUserRequest(id=user.id))).user.first_name == (
         "Cancelled"
     )
+
+
+async def test_a_nul_in_an_id_or_a_name_is_refused_before_any_store_sees_it(
+    client: Client,
+) -> None:
+    """PostgreSQL cannot store NUL in text: the proto refuses it for every store alike."""
+    for call in (
+        client.get_user(user_pb2.GetUserRequest(id="a\x00b")),
+        client.delete_user(user_pb2.DeleteUserRequest(id="a\x00b")),
+        client.create_user(new_user(first_name="A\x00")),
+        client.update_user(user_pb2.UpdateUserRequest(id="x", last_name="B\x00")),
+    ):
+        with pytest.raises(runtime.InvalidArgument):
+            await call

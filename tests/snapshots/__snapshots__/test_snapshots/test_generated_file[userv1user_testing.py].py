@@ -62,9 +62,18 @@ def _invalid_get_user_request_1() -> user_pb2.GetUserRequest:
     return request
 
 
+def _invalid_get_user_request_2() -> user_pb2.GetUserRequest:
+    request = valid_get_user_request()
+    request.id = "\x00"
+    return request
+
+
 INVALID_GET_USER_REQUEST = testing.cases(
     user_pb2.GetUserRequest,
     testing.InvalidCase("id-string.min_len", "id", "string.min_len", _invalid_get_user_request_1),
+    testing.InvalidCase(
+        "id-string.not_contains", "id", "string.not_contains", _invalid_get_user_request_2
+    ),
 )
 
 
@@ -114,29 +123,41 @@ def _invalid_create_user_request_3() -> user_pb2.CreateUserRequest:
 
 def _invalid_create_user_request_4() -> user_pb2.CreateUserRequest:
     request = valid_create_user_request()
-    request.last_name = ""
+    request.first_name = "\x00"
     return request
 
 
 def _invalid_create_user_request_5() -> user_pb2.CreateUserRequest:
     request = valid_create_user_request()
-    request.last_name = "a" * 101
+    request.last_name = ""
     return request
 
 
 def _invalid_create_user_request_6() -> user_pb2.CreateUserRequest:
     request = valid_create_user_request()
-    request.password = ""
+    request.last_name = "a" * 101
     return request
 
 
 def _invalid_create_user_request_7() -> user_pb2.CreateUserRequest:
     request = valid_create_user_request()
-    request.password = "a" * 129
+    request.last_name = "\x00"
     return request
 
 
 def _invalid_create_user_request_8() -> user_pb2.CreateUserRequest:
+    request = valid_create_user_request()
+    request.password = ""
+    return request
+
+
+def _invalid_create_user_request_9() -> user_pb2.CreateUserRequest:
+    request = valid_create_user_request()
+    request.password = "a" * 129
+    return request
+
+
+def _invalid_create_user_request_10() -> user_pb2.CreateUserRequest:
     request = valid_create_user_request()
     request.role = testing.enum_number(-1)
     return request
@@ -154,19 +175,31 @@ INVALID_CREATE_USER_REQUEST = testing.cases(
         "first_name-string.max_len", "first_name", "string.max_len", _invalid_create_user_request_3
     ),
     testing.InvalidCase(
-        "last_name-string.min_len", "last_name", "string.min_len", _invalid_create_user_request_4
+        "first_name-string.not_contains",
+        "first_name",
+        "string.not_contains",
+        _invalid_create_user_request_4,
     ),
     testing.InvalidCase(
-        "last_name-string.max_len", "last_name", "string.max_len", _invalid_create_user_request_5
+        "last_name-string.min_len", "last_name", "string.min_len", _invalid_create_user_request_5
     ),
     testing.InvalidCase(
-        "password-string.min_len", "password", "string.min_len", _invalid_create_user_request_6
+        "last_name-string.max_len", "last_name", "string.max_len", _invalid_create_user_request_6
     ),
     testing.InvalidCase(
-        "password-string.max_len", "password", "string.max_len", _invalid_create_user_request_7
+        "last_name-string.not_contains",
+        "last_name",
+        "string.not_contains",
+        _invalid_create_user_request_7,
     ),
     testing.InvalidCase(
-        "role-enum.defined_only", "role", "enum.defined_only", _invalid_create_user_request_8
+        "password-string.min_len", "password", "string.min_len", _invalid_create_user_request_8
+    ),
+    testing.InvalidCase(
+        "password-string.max_len", "password", "string.max_len", _invalid_create_user_request_9
+    ),
+    testing.InvalidCase(
+        "role-enum.defined_only", "role", "enum.defined_only", _invalid_create_user_request_10
     ),
 )
 
@@ -184,23 +217,41 @@ def _invalid_update_user_request_1() -> user_pb2.UpdateUserRequest:
 
 def _invalid_update_user_request_2() -> user_pb2.UpdateUserRequest:
     request = valid_update_user_request()
-    request.email = "not-an-email"
+    request.id = "\x00"
     return request
 
 
 def _invalid_update_user_request_3() -> user_pb2.UpdateUserRequest:
     request = valid_update_user_request()
-    request.first_name = "a" * 101
+    request.email = "not-an-email"
     return request
 
 
 def _invalid_update_user_request_4() -> user_pb2.UpdateUserRequest:
     request = valid_update_user_request()
-    request.last_name = "a" * 101
+    request.first_name = "a" * 101
     return request
 
 
 def _invalid_update_user_request_5() -> user_pb2.UpdateUserRequest:
+    request = valid_update_user_request()
+    request.first_name = "\x00"
+    return request
+
+
+def _invalid_update_user_request_6() -> user_pb2.UpdateUserRequest:
+    request = valid_update_user_request()
+    request.last_name = "a" * 101
+    return request
+
+
+def _invalid_update_user_request_7() -> user_pb2.UpdateUserRequest:
+    request = valid_update_user_request()
+    request.last_name = "\x00"
+    return request
+
+
+def _invalid_update_user_request_8() -> user_pb2.UpdateUserRequest:
     request = valid_update_user_request()
     request.role = testing.enum_number(-1)
     return request
@@ -212,16 +263,31 @@ INVALID_UPDATE_USER_REQUEST = testing.cases(
         "id-string.min_len", "id", "string.min_len", _invalid_update_user_request_1
     ),
     testing.InvalidCase(
-        "email-string.email", "email", "string.email", _invalid_update_user_request_2
+        "id-string.not_contains", "id", "string.not_contains", _invalid_update_user_request_2
     ),
     testing.InvalidCase(
-        "first_name-string.max_len", "first_name", "string.max_len", _invalid_update_user_request_3
+        "email-string.email", "email", "string.email", _invalid_update_user_request_3
     ),
     testing.InvalidCase(
-        "last_name-string.max_len", "last_name", "string.max_len", _invalid_update_user_request_4
+        "first_name-string.max_len", "first_name", "string.max_len", _invalid_update_user_request_4
     ),
     testing.InvalidCase(
-        "role-enum.defined_only", "role", "enum.defined_only", _invalid_update_user_request_5
+        "first_name-string.not_contains",
+        "first_name",
+        "string.not_contains",
+        _invalid_update_user_request_5,
+    ),
+    testing.InvalidCase(
+        "last_name-string.max_len", "last_name", "string.max_len", _invalid_update_user_request_6
+    ),
+    testing.InvalidCase(
+        "last_name-string.not_contains",
+        "last_name",
+        "string.not_contains",
+        _invalid_update_user_request_7,
+    ),
+    testing.InvalidCase(
+        "role-enum.defined_only", "role", "enum.defined_only", _invalid_update_user_request_8
     ),
 )
 
@@ -237,10 +303,19 @@ def _invalid_delete_user_request_1() -> user_pb2.DeleteUserRequest:
     return request
 
 
+def _invalid_delete_user_request_2() -> user_pb2.DeleteUserRequest:
+    request = valid_delete_user_request()
+    request.id = "\x00"
+    return request
+
+
 INVALID_DELETE_USER_REQUEST = testing.cases(
     user_pb2.DeleteUserRequest,
     testing.InvalidCase(
         "id-string.min_len", "id", "string.min_len", _invalid_delete_user_request_1
+    ),
+    testing.InvalidCase(
+        "id-string.not_contains", "id", "string.not_contains", _invalid_delete_user_request_2
     ),
 )
 

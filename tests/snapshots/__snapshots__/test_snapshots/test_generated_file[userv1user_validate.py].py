@@ -69,6 +69,14 @@ def check_get_user_request(
                 "value length must be at least 1 characters",
             ),
         )
+    if "\x00" in m.id:
+        out.append(
+            validation.Violation(
+                prefix + "id",
+                "string.not_contains",
+                "value contains substring '\\x00'",
+            ),
+        )
 
 
 def check_list_users_request(
@@ -125,6 +133,14 @@ def check_create_user_request(
                 "value length must be at most 100 characters",
             ),
         )
+    if "\x00" in m.first_name:
+        out.append(
+            validation.Violation(
+                prefix + "first_name",
+                "string.not_contains",
+                "value contains substring '\\x00'",
+            ),
+        )
     if not m.last_name:
         out.append(
             validation.Violation(
@@ -139,6 +155,14 @@ def check_create_user_request(
                 prefix + "last_name",
                 "string.max_len",
                 "value length must be at most 100 characters",
+            ),
+        )
+    if "\x00" in m.last_name:
+        out.append(
+            validation.Violation(
+                prefix + "last_name",
+                "string.not_contains",
+                "value contains substring '\\x00'",
             ),
         )
     if len(m.password) < 8:
@@ -181,6 +205,14 @@ def check_update_user_request(
                 "value length must be at least 1 characters",
             ),
         )
+    if "\x00" in m.id:
+        out.append(
+            validation.Violation(
+                prefix + "id",
+                "string.not_contains",
+                "value contains substring '\\x00'",
+            ),
+        )
     if m.email:
         if len(m.email) > 254:
             out.append(
@@ -206,12 +238,28 @@ def check_update_user_request(
                 "value length must be at most 100 characters",
             ),
         )
+    if "\x00" in m.first_name:
+        out.append(
+            validation.Violation(
+                prefix + "first_name",
+                "string.not_contains",
+                "value contains substring '\\x00'",
+            ),
+        )
     if len(m.last_name) > 100:
         out.append(
             validation.Violation(
                 prefix + "last_name",
                 "string.max_len",
                 "value length must be at most 100 characters",
+            ),
+        )
+    if "\x00" in m.last_name:
+        out.append(
+            validation.Violation(
+                prefix + "last_name",
+                "string.not_contains",
+                "value contains substring '\\x00'",
             ),
         )
     if m.role not in _UPDATE_USER_REQUEST_ROLE_DEFINED:
@@ -236,6 +284,14 @@ def check_delete_user_request(
                 prefix + "id",
                 "string.min_len",
                 "value length must be at least 1 characters",
+            ),
+        )
+    if "\x00" in m.id:
+        out.append(
+            validation.Violation(
+                prefix + "id",
+                "string.not_contains",
+                "value contains substring '\\x00'",
             ),
         )
 
