@@ -654,7 +654,7 @@ class _FileBuilder:
             ("min_bytes", CheckKind.UTF8_LEN_LT, "at least", "bytes"),
             ("max_bytes", CheckKind.UTF8_LEN_GT, "at most", "bytes"),
         ):
-            if rule in values:
+            if rule in values and not _vacuous(kind, values[rule]):
                 checks.append(
                     Check(
                         _minimum(kind, values[rule]),
@@ -747,6 +747,12 @@ def _minimum(kind: CheckKind, bound: RuleValue) -> CheckKind:
     return kind
 
 
+def _vacuous(kind: CheckKind, value: RuleValue) -> bool:
+    """A minimum length or count of 0 holds for every value: no check is made for it, and no
+    test case could break it."""
+    return kind in (CheckKind.LEN_LT, CheckKind.UTF8_LEN_LT) and value == 0
+
+
 def _count_checks(
     values: dict[str, RuleValue], family: str, low: str, high: str, noun: str
 ) -> list[Check]:
@@ -755,8 +761,7 @@ def _count_checks(
         (low, CheckKind.LEN_LT, "at least"),
         (high, CheckKind.LEN_GT, "at most"),
     ):
-        # A minimum of 0 holds for every collection: no check, and no case can break it.
-        if rule in values and not (kind is CheckKind.LEN_LT and values[rule] == 0):
+        if rule in values and not _vacuous(kind, values[rule]):
             checks.append(
                 Check(
                     _minimum(kind, values[rule]),

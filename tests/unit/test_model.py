@@ -183,3 +183,21 @@ def test_output_does_not_depend_on_the_interpreters_keywords(
         monkeypatch.setattr(keyword, "issoftkeyword", frozenset(soft_keywords).__contains__)
         outputs.append(generate(request).SerializeToString())
     assert outputs[0] == outputs[1]
+
+
+def test_a_minimum_of_zero_makes_no_check(compile_protos) -> None:
+    request = compile_protos(
+        {
+            "zero/v1/zero.proto": (
+                'syntax = "proto3";\npackage zero.v1;\nimport "validate/validate.proto";\n'
+                "message Zero {\n"
+                "  string text = 1 [(validate.rules).string = {min_len: 0, min_bytes: 0}];\n"
+                "  repeated string items = 2 [(validate.rules).repeated.min_items = 0];\n"
+                "  map<string, string> pairs = 3 [(validate.rules).map.min_pairs = 0];\n"
+                "}\n"
+            )
+        }
+    )
+    generated = {file.name: file.content for file in generate(request).file}
+    validators = generated["zero/v1/zero_validate.py"]
+    assert "< 0" not in validators
