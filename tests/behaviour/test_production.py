@@ -3,6 +3,8 @@ metrics, tracing, request ids, server deadlines, graceful shutdown and client re
 
 import asyncio
 import logging
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -469,3 +471,91 @@ async def test_custom_hooks_refuse_with_a_service_error_and_may_wait() -> None:
     finally:
         await server.stop(0)
     assert Waiting.entered == 2
+
+
+class Recording(interceptors.HandlerInterceptor):
+    """Records its exits; `broken` ones raise from exit(), `failing` ones from enter()."""
+
+    def __init__(self, name: str, seen: list[str], *, broken: bool = False, failing: bool = False):
+        self.name, self.seen, self.broken, self.failing = name, seen, broken, failing
+
+    def enter(self, method: str, context: Any) -> Any:
+        if self.failing:
+            raise RuntimeError("a hook's own bug")
+        return self.name
+
+    def exit(self, method: str, context: Any, state: Any, error: BaseException | None) -> None:
+        self.seen.append(state)
+        if self.broken:
+            raise RuntimeError("exit failed")
+
+
+async def _get_through(chain: interceptors.InterceptorChain) -> runtime.ServiceError:
+    server = grpc.aio.server(interceptors=[chain])
+    user_service.add_user_service_to_server(InMemoryUsers(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        async with user_client.UserServiceClient.connect(f"127.0.0.1:{port}") as users:
+            with pytest.raises(runtime.ServiceError) as raised:
+                await users.get_user(GET)
+    finally:
+        await server.stop(0)
+    return raised.value
+
+
+async def test_an_exit_that_fails_skips_no_other_exit_and_keeps_the_answer() -> None:
+    seen: list[str] = []
+    chain = interceptors.InterceptorChain(
+        [Recording("a", seen), Recording("b", seen, broken=True), Recording("c", seen)]
+    )
+    error = await _get_through(chain)
+    assert isinstance(error, runtime.NotFound)  # the handler's answer, not the hook's bug
+    assert sorted(seen) == ["a", "b", "c"]
+
+
+async def test_an_enter_that_fails_is_internal_and_only_the_entered_hooks_exit() -> None:
+    seen: list[str] = []
+    chain = interceptors.InterceptorChain(
+        [Recording("a", seen), Recording("b", seen, failing=True), Recording("c", seen)]
+    )
+    error = await _get_through(chain)
+    assert isinstance(error, runtime.Internal)
+    assert seen == ["a"]
+
+
+# In a process of its own: the API lets a process set its global tracer provider once.
+GLOBAL_PROVIDER_LATER = """
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from protoc_gen_pyservice.runtime.interceptors import TracingInterceptor
+
+class Context:
+    def invocation_metadata(self):
+        return ()
+
+tracing = TracingInterceptor()
+assert tracing.enter("/a.B/C", Context()) is None, "a span with no SDK"
+exporter = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(exporter))
+trace.set_tracer_provider(provider)
+state = tracing.enter("/a.B/C", Context())
+assert state is not None, "no span once an SDK is set"
+tracing.exit("/a.B/C", Context(), state, None)
+assert [span.name for span in exporter.get_finished_spans()] == ["a.B/C"]
+print("ok")
+"""
+
+
+def test_tracing_costs_nothing_without_an_sdk_and_sees_one_set_later() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", GLOBAL_PROVIDER_LATER],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.stdout.strip() == "ok", result.stderr
