@@ -33,8 +33,9 @@ EXPIRED = "page_token has expired"
 
 MIN_SECRET_BYTES = 32
 DEFAULT_TTL_SECONDS = 3600.0
-# Checked before any decoding. It leaves about 1500 bytes for the JSON cursor: room for three
-# 80-character names even in a script JSON escapes at 6 bytes a character.
+# Checked before any decoding. 4096 characters carry 3072 bytes, about 3000 of them the cursor
+# in UTF-8 JSON: room for the longest the proto allows (an email of 254 and two names of 100
+# characters, at most 4 bytes each) with an id beside them.
 MAX_TOKEN_LENGTH = 4096
 
 _VERSION = 1
