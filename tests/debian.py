@@ -17,6 +17,7 @@ from pathlib import Path
 _LOCK = Path("/tmp/pyservice-apt.lock")
 _UPDATED = Path("/tmp/pyservice-apt.updated")
 _QUIET = {"DEBIAN_FRONTEND": "noninteractive"}
+_TIMEOUT_SECONDS = 900
 
 
 def ensure_installed(packages: Iterable[str], provides: str | Path) -> str | None:
@@ -55,14 +56,17 @@ def _present(provides: str | Path) -> bool:
 
 
 def _apt(*arguments: str) -> str | None:
-    result = subprocess.run(
-        ["apt-get", "-q", *arguments],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **_QUIET},
-        timeout=900,
-        check=False,
-    )
+    try:
+        result = subprocess.run(
+            ["apt-get", "-q", *arguments],
+            capture_output=True,
+            text=True,
+            env={**os.environ, **_QUIET},
+            timeout=_TIMEOUT_SECONDS,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return f"no answer within {_TIMEOUT_SECONDS} s"
     if result.returncode == 0:
         return None
     lines = (result.stderr or result.stdout).strip().splitlines()

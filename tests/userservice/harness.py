@@ -3,13 +3,17 @@ cheap parameters (the OWASP ones cost ~50 ms a user), everything else as in prod
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
+import socket
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import argon2
+from google.protobuf import field_mask_pb2
 from protoc_gen_pyservice.runtime import serve
 from user.v1 import user_client, user_pb2, user_testing
 
@@ -54,3 +58,27 @@ def new_user(number: int = 0, **fields: Any) -> user_pb2.CreateUserRequest:
             **fields,
         }
     )
+
+
+def mask(*paths: str) -> field_mask_pb2.FieldMask:
+    return field_mask_pb2.FieldMask(paths=paths)
+
+
+async def subscribed(dependencies: app.Dependencies, count: int, seconds: float = 10.0) -> None:
+    """Wait (bounded) until `count` streams have subscribed: a write before that would not
+    reach them. AssertionError with the count when they have not within `seconds`."""
+    deadline = time.monotonic() + seconds
+    while dependencies.updates.subscriber_count < count:
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"{dependencies.updates.subscriber_count} subscribers, not {count}"
+            )
+        await asyncio.sleep(0.01)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listened on a moment ago."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port

@@ -10,12 +10,14 @@ empty database of its own.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import shutil
-import socket
+import signal
 import subprocess
 import tempfile
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -23,6 +25,7 @@ import asyncpg
 import pytest
 
 from tests.debian import ensure_installed
+from tests.userservice.harness import free_port
 
 _INSTALL_ROOT = Path("/usr/lib/postgresql")
 _OS_USER = "postgres"
@@ -48,7 +51,7 @@ def postgres_url() -> Iterator[str]:
         )
         if failure:
             pytest.skip(f"PostgreSQL initdb failed: {failure}")
-        port = _free_port()
+        port = free_port()
         settings = (
             f"-c listen_addresses=127.0.0.1 -p {port} -k {directory}"
             # A throwaway server: durability buys nothing here and costs test time.
@@ -68,7 +71,7 @@ def postgres_url() -> Iterator[str]:
                 pytest.skip(f"PostgreSQL did not create a database: {failure}")
             yield f"{server}/pyservice"
         finally:
-            _run(binaries / "pg_ctl", "stop", "-D", data, "-m", "fast", "-w")
+            _stop(binaries, data)
     finally:
         shutil.rmtree(directory, ignore_errors=True)
 
@@ -89,17 +92,37 @@ async def postgres_database_url(postgres_url: str) -> AsyncIterator[str]:
         await admin.close()
 
 
+def _stop(binaries: Path, data: Path) -> None:
+    """Stop the server before its data directory goes: fast, else immediate, else SIGKILL to
+    the postmaster (its pid is the first line of postmaster.pid); nothing when none runs."""
+    pid_file = data / "postmaster.pid"
+    if not pid_file.exists():
+        return
+    for mode in ("fast", "immediate"):
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            if _run(binaries / "pg_ctl", "stop", "-D", data, "-m", mode, "-w", "-t", "30") is None:
+                return
+    try:
+        pid = int(pid_file.read_text().split()[0])
+        # A stale file's pid may belong to another process by now: kill only a postgres.
+        if b"postgres" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+            return
+        os.kill(pid, signal.SIGKILL)
+    except (OSError, ValueError, IndexError):
+        return  # no pid file (it stopped after all) or no such process
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+
+
 def _binaries() -> Path | None:
     """The bin directory of the newest installed server major version."""
     found = sorted(_INSTALL_ROOT.glob("*/bin/postgres"), key=lambda path: int(path.parts[-3]))
     return found[-1].parent if found else None
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _run(program: Path, *arguments: str | Path) -> str | None:

@@ -8,7 +8,6 @@ the start fails, the tests that need Redis skip with the reason.
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ import pytest
 import redis
 
 from tests.debian import ensure_installed
+from tests.userservice.harness import free_port
 
 START_TIMEOUT_SECONDS = 10.0
 
@@ -29,7 +29,7 @@ class RedisServer:
     def __init__(self, directory: Path) -> None:
         self._directory = directory
         self._log = directory / "redis.log"
-        self._port = _free_port()
+        self._port = free_port()
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -102,13 +102,6 @@ def _answers(client: redis.Redis) -> bool:
         return bool(client.ping())
     except redis.RedisError:
         return False
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _started(directory: Path) -> RedisServer:

@@ -33,7 +33,7 @@ from user.v1 import user_client, user_pb2, user_testing
 from examples.userservice import app, config, page_tokens, query
 from examples.userservice.services.user_service import UserService
 from tests.behaviour.test_hostile import DELIBERATE, assert_not_a_valid, decodes, outcome, raw_stub
-from tests.userservice.harness import config_for, new_user, served
+from tests.userservice.harness import config_for, mask, new_user, served
 
 Client = user_client.UserServiceClient
 JWT_SECRET = "hostile-inputs-jwt-secret-0123456789abcdef"
@@ -682,10 +682,6 @@ async def test_generated_filters_answer_ok_exactly_or_invalid_argument(
 
 # ---------------------------------------------------------------------------------------------
 # Update masks
-
-
-def mask(*paths: str) -> field_mask_pb2.FieldMask:
-    return field_mask_pb2.FieldMask(paths=paths)
 
 
 MASKS = {

@@ -23,10 +23,8 @@ from protoc_gen_pyservice import runtime
 from user.v1 import user_client, user_pb2
 
 from examples.userservice import app, cache, config
-from tests.userservice.harness import config_for, new_user, served
-from tests.userservice.test_streams import WAIT_SECONDS, subscribed
-
-pytest_plugins = ["tests.userservice.redis_server", "tests.userservice.postgres_server"]
+from tests.userservice.harness import config_for, new_user, served, subscribed
+from tests.userservice.test_streams import WAIT_SECONDS
 
 Client = user_client.UserServiceClient
 

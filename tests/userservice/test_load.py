@@ -36,7 +36,7 @@ from user.v1 import user_client, user_pb2
 
 from examples.userservice import app
 from examples.userservice.store.base import NewUser, UserStatements
-from tests.userservice.harness import config_for, new_user, served
+from tests.userservice.harness import config_for, new_user, served, subscribed
 
 Client = user_client.UserServiceClient
 Update = user_pb2.UserUpdate
@@ -127,11 +127,8 @@ async def subscribe(
     """Open the streams and return once the server has registered all of them."""
     before = dependencies.updates.subscriber_count
     tasks = [asyncio.create_task(read_stream(client, s, sentinel)) for s in streams]
-    for _ in range(2000):  # 10 s at most
-        if dependencies.updates.subscriber_count >= before + len(streams):
-            return tasks
-        await asyncio.sleep(0.005)
-    raise AssertionError(f"{len(streams)} streams did not subscribe")
+    await subscribed(dependencies, before + len(streams))
+    return tasks
 
 
 async def writer(
@@ -354,6 +351,7 @@ async def test_writes_under_load(tmp_path: Path) -> None:
 
 SEEDED = 10_000
 PAGE_SIZE = 100
+MAX_PAGES = 10 * SEEDED // PAGE_SIZE  # the seeded users fill a tenth of them
 INSERTERS = 4
 # order_by -> the order it means (the store breaks ties by id, in the last key's direction).
 ORDERINGS: dict[str, tuple[Callable[[user_pb2.User], tuple[str | int, ...]], bool]] = {
@@ -381,7 +379,7 @@ def seed(database: Path, users: list[NewUser]) -> None:
 async def page_through(client: Client, order_by: str) -> list[user_pb2.User]:
     users: list[user_pb2.User] = []
     token = ""
-    while True:
+    for _ in range(MAX_PAGES):
         page = await client.list_users(
             user_pb2.ListUsersRequest(page_size=PAGE_SIZE, page_token=token, order_by=order_by),
             timeout=CALL_TIMEOUT,
@@ -390,6 +388,11 @@ async def page_through(client: Client, order_by: str) -> list[user_pb2.User]:
         token = page.next_page_token
         if not token:
             return users
+    pytest.fail(
+        f"order_by {order_by!r}: no last page after {MAX_PAGES} pages of {PAGE_SIZE}"
+        f" ({len(users)} users listed, {SEEDED} seeded): inserts outran the cursor,"
+        " or the page token never ends"
+    )
 
 
 async def insert_until(client: Client, done: asyncio.Event, rng: random.Random) -> list[str]:

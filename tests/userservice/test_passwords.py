@@ -16,9 +16,9 @@ from examples.userservice.passwords import (
     PasswordHasher,
     PasswordTooLong,
 )
+from tests.userservice.harness import CHEAP_PASSWORDS
 
 PASSWORD = "correct horse battery staple"
-CHEAP = dataclasses.replace(argon2.profiles.CHEAPEST, salt_len=16, hash_len=32)
 
 Hashers = Callable[..., PasswordHasher]
 
@@ -28,7 +28,9 @@ def hashers() -> Iterator[Hashers]:
     """Builds hashers (cheap ones unless told otherwise) and closes them after the test."""
     made: list[PasswordHasher] = []
 
-    def make(parameters: argon2.Parameters = CHEAP, max_concurrent: int = 2) -> PasswordHasher:
+    def make(
+        parameters: argon2.Parameters = CHEAP_PASSWORDS, max_concurrent: int = 2
+    ) -> PasswordHasher:
         weak = parameters is not OWASP_PARAMETERS
         hasher = PasswordHasher(
             parameters, max_concurrent=max_concurrent, allow_weak_for_tests=weak

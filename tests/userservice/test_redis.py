@@ -25,8 +25,6 @@ from examples.userservice.redis_events import DEFAULT_CHANNEL, RedisUpdateBus, U
 if TYPE_CHECKING:
     from tests.userservice.redis_server import RedisServer
 
-pytest_plugins = ["tests.userservice.redis_server"]
-
 
 def _update(user_id: str, number: int = 0) -> user_pb2.UserUpdate:
     return user_pb2.UserUpdate(
@@ -257,7 +255,7 @@ async def test_every_entry_expires(empty_redis_url):
         async with cache.writing("deleted") as write:
             write.forget(2)
         for user_id in ("read", "written", "deleted"):
-            assert 29_000 < await _ttl_ms(empty_redis_url, user_id) <= 30_000
+            assert 25_000 < await _ttl_ms(empty_redis_url, user_id) <= 30_000
 
 
 @pytest.mark.parametrize("late_offer", ["during the write", "after the write"])
@@ -331,7 +329,8 @@ async def test_concurrent_writes_serve_the_newest_once_both_are_done(empty_redis
 async def test_with_redis_down_reads_miss_and_writes_are_refused(
     private_redis: RedisServer, caplog
 ):
-    caplog.set_level(logging.WARNING, "examples.userservice.cache")
+    logger = "examples.userservice.cache"
+    caplog.set_level(logging.WARNING, logger)
     private_redis.stop()
     async with _cache(private_redis.url, timeout_seconds=0.5) as cache:
         assert await cache.get("u") is None
@@ -340,8 +339,9 @@ async def test_with_redis_down_reads_miss_and_writes_are_refused(
         with pytest.raises(CacheUnavailable, match="nothing was changed; retry"):
             async with cache.writing("u"):
                 pytest.fail("the write went ahead without its cache mark")
-    assert len(caplog.records) == 1
-    assert caplog.records[0].getMessage().startswith("user cache read failed, reading the store")
+    records = [record for record in caplog.records if record.name == logger]
+    assert len(records) == 1, [record.getMessage() for record in records]
+    assert records[0].getMessage().startswith("user cache read failed, reading the store")
 
 
 async def test_no_cache_misses_and_takes_any_write():

@@ -35,7 +35,7 @@ from tests.behaviour.test_hostile import (
     until,
 )
 from tests.behaviour.test_production import started
-from tests.userservice.harness import config_for, new_user
+from tests.userservice.harness import config_for, new_user, subscribed
 
 Client = user_client.UserServiceClient
 # Its own TCP connection: grpc shares one between channels to the same target otherwise.
@@ -62,13 +62,6 @@ async def serving(
             yield service, dependencies
         finally:
             await service.stop(1.0)
-
-
-async def subscribed(dependencies: app.Dependencies, count: int) -> None:
-    """Wait (bounded) until `count` streams have subscribed."""
-    assert await until(lambda: dependencies.updates.subscriber_count >= count, WAIT_SECONDS), (
-        f"{dependencies.updates.subscriber_count} subscribers, not {count}"
-    )
 
 
 async def no_subscribers(dependencies: app.Dependencies) -> int:
@@ -381,7 +374,7 @@ async def test_shutdown_ends_open_streams_cleanly_within_the_grace(tmp_path: Pat
         assert writes.refused is not None
         refused = await dependencies.repository.get(writes.refused.id)
     assert_ended_cleanly(results)
-    assert stopped_in < GRACE - 1, stopped_in
+    assert stopped_in < GRACE, stopped_in
     assert dependencies.updates.subscriber_count == 0
     # Writes went on until the server refused new calls: UNAVAILABLE, or CANCELLED for one
     # that grpc had received but not handed to a handler yet. Either way it changed nothing.
