@@ -35,7 +35,6 @@ import itertools
 import os
 import random
 import shlex
-import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -262,49 +261,19 @@ class Postgres:
 
 @contextlib.contextmanager
 def postgres_server() -> Iterator[Postgres | str]:
-    """A PostgreSQL server on 127.0.0.1 as tests/userservice/postgres_server.py starts one
-    (Debian's package installed when missing, initdb and pg_ctl as the postgres OS user when
-    root, in a directory of its own), but with the default durability settings; or why
-    there is none."""
-    from tests.debian import ensure_installed
-    from tests.userservice import postgres_server as helpers
+    """A PostgreSQL server on 127.0.0.1 as the tests start one (tests/userservice/
+    postgres_server.py), but with the default durability settings; or why there is none."""
+    from tests.userservice.postgres_server import throwaway_server
 
-    problem = ensure_installed(["postgresql"], helpers._INSTALL_ROOT)
-    if problem:
-        yield problem
-        return
-    binaries = helpers._binaries()
-    if binaries is None:
-        yield f"no */bin/postgres under {helpers._INSTALL_ROOT}"
-        return
-    directory = Path(tempfile.mkdtemp(prefix="bench-userservice-postgres-"))
-    data, log = directory / "data", directory / "server.log"
-    try:
-        if os.geteuid() == 0:
-            shutil.chown(directory, helpers._OS_USER, helpers._OS_USER)
-        failure = helpers._run(binaries / "initdb", "-D", data, "-U", "postgres", "-A", "trust")
-        if failure:
-            yield f"initdb failed: {failure}"
+    with throwaway_server(durable=True) as server:
+        if isinstance(server, str):
+            yield server
             return
-        port = helpers._free_port()
-        options = f"-c listen_addresses=127.0.0.1 -p {port} -k {directory}"
-        try:
-            failure = helpers._run(
-                binaries / "pg_ctl", "start", "-D", data, "-l", log, "-w", "-o", options
-            )
-            if failure:
-                yield f"PostgreSQL did not start: {helpers._last_line(log) or failure}"
-                return
-            postmaster = int((data / "postmaster.pid").read_text().split()[0])
-            version = subprocess.run(
-                [binaries / "postgres", "--version"], capture_output=True, text=True, check=False
-            ).stdout.strip()
-            url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
-            yield Postgres(url, postmaster, version)
-        finally:
-            helpers._run(binaries / "pg_ctl", "stop", "-D", data, "-m", "fast", "-w")
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
+        postmaster = int((server.data / "postmaster.pid").read_text().split()[0])
+        version = subprocess.run(
+            [server.binaries / "postgres", "--version"], capture_output=True, text=True, check=False
+        ).stdout.strip()
+        yield Postgres(server.url, postmaster, version)
 
 
 # --------------------------------------------------------------------------- argon2 alone

@@ -19,6 +19,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
@@ -32,48 +33,71 @@ _OS_USER = "postgres"
 _database_numbers = itertools.count(1)
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """postgresql://postgres@127.0.0.1:<port>/pyservice, a database on a server of our own."""
+@dataclass(frozen=True)
+class ThrowawayServer:
+    """A running server: `url` reaches its `postgres` database as the `postgres` user."""
+
+    url: str
+    data: Path
+    binaries: Path
+
+
+@contextlib.contextmanager
+def throwaway_server(*, durable: bool = False) -> Iterator[ThrowawayServer | str]:
+    """A PostgreSQL server of our own on 127.0.0.1, or one line saying why there is none;
+    stopped and removed afterwards, whatever happened. `durable=False` turns off fsync and
+    synchronous commits, which buy a test nothing; benchmarks keep the defaults."""
     problem = ensure_installed(["postgresql"], _INSTALL_ROOT)
     if problem:
-        pytest.skip(f"no PostgreSQL server: {problem}")
+        yield problem
+        return
     binaries = _binaries()
     if binaries is None:
-        pytest.skip(f"no PostgreSQL server: no */bin/postgres under {_INSTALL_ROOT}")
+        yield f"no */bin/postgres under {_INSTALL_ROOT}"
+        return
     directory = Path(tempfile.mkdtemp(prefix="pyservice-postgres-"))
     data, log = directory / "data", directory / "server.log"
     try:
         if os.geteuid() == 0:
             shutil.chown(directory, _OS_USER, _OS_USER)
-        failure = _run(
-            binaries / "initdb", "-D", data, "-U", "postgres", "-A", "trust", "--no-sync"
-        )
+        sync = () if durable else ("--no-sync",)
+        failure = _run(binaries / "initdb", "-D", data, "-U", "postgres", "-A", "trust", *sync)
         if failure:
-            pytest.skip(f"PostgreSQL initdb failed: {failure}")
+            yield f"initdb failed: {failure}"
+            return
         port = free_port()
-        settings = (
-            f"-c listen_addresses=127.0.0.1 -p {port} -k {directory}"
-            # A throwaway server: durability buys nothing here and costs test time.
-            " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-        )
+        settings = f"-c listen_addresses=127.0.0.1 -p {port} -k {directory}"
+        if not durable:
+            settings += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         try:
             failure = _run(
                 binaries / "pg_ctl", "start", "-D", data, "-l", log, "-w", "-o", settings
             )
             if failure:
-                pytest.skip(f"PostgreSQL did not start: {_last_line(log) or failure}")
-            server = f"postgresql://postgres@127.0.0.1:{port}"
-            failure = _run(
-                binaries / "psql", "-d", f"{server}/postgres", "-c", "CREATE DATABASE pyservice"
+                yield f"PostgreSQL did not start: {_last_line(log) or failure}"
+                return
+            yield ThrowawayServer(
+                f"postgresql://postgres@127.0.0.1:{port}/postgres", data, binaries
             )
-            if failure:
-                pytest.skip(f"PostgreSQL did not create a database: {failure}")
-            yield f"{server}/pyservice"
         finally:
             _stop(binaries, data)
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """postgresql://postgres@127.0.0.1:<port>/pyservice, a database on a server of our own."""
+    with throwaway_server() as server:
+        if isinstance(server, str):
+            pytest.skip(f"no PostgreSQL server: {server}")
+        base = server.url.rsplit("/", 1)[0]
+        failure = _run(
+            server.binaries / "psql", "-d", server.url, "-c", "CREATE DATABASE pyservice"
+        )
+        if failure:
+            pytest.skip(f"PostgreSQL did not create a database: {failure}")
+        yield f"{base}/pyservice"
 
 
 @pytest.fixture
