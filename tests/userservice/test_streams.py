@@ -374,6 +374,8 @@ async def test_shutdown_ends_open_streams_cleanly_within_the_grace(tmp_path: Pat
         assert writes.refused is not None
         refused = await dependencies.repository.get(writes.refused.id)
     assert_ended_cleanly(results)
+    # Ended by the service, not left to the grace: UNAVAILABLE, so clients resubscribe.
+    assert all(isinstance(result, runtime.Unavailable) for result in results), results
     assert stopped_in < GRACE, stopped_in
     assert dependencies.updates.subscriber_count == 0
     # Writes went on until the server refused new calls: UNAVAILABLE, or CANCELLED for one

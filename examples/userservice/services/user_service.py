@@ -167,7 +167,7 @@ class UserService(user_service.UserServiceBase):
     ) -> AsyncIterator[user_pb2.UserUpdate]:
         """Stream user updates"""
         with self._updates.subscribe(request.user_ids) as subscription:
-            # Shutdown closes the subscription, ending the stream cleanly within the grace.
+            # Shutdown ends the subscription, and so the stream, within the stream grace.
             closer = asyncio.ensure_future(_close_on(runtime.shutting_down(), subscription))
             try:
                 async for update in subscription:
@@ -255,7 +255,8 @@ def _log_unheard_failure(task: asyncio.Future[Any]) -> None:
 
 async def _close_on(event: asyncio.Event, subscription: events.Subscription) -> None:
     await event.wait()
-    subscription.close()
+    # UNAVAILABLE, not a clean end: the client should resubscribe elsewhere, not stop.
+    subscription.end(events.HubClosed)
 
 
 def _masked_fields(request: user_pb2.UpdateUserRequest) -> tuple[str, ...]:
