@@ -952,6 +952,10 @@ def fmt_rate(value: float | None) -> str:
     return "—" if value is None else f"{value:,.0f}"
 
 
+def table_row(cells: Sequence[str]) -> str:
+    return "| " + " | ".join(table_cell(c) for c in cells) + " |"
+
+
 def table_cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
@@ -987,7 +991,7 @@ def render_unary(results: Results, concurrency: Sequence[int]) -> list[str]:
                 fmt_percent(cell.client_cpu),
                 f"FAILED: {failure}" if failure else str(cell.errors),
             ]
-            lines.append("| " + " | ".join(table_cell(c) for c in cells) + " |")
+            lines.append(table_row(cells))
     return lines
 
 
@@ -1018,7 +1022,7 @@ def render_streams(results: Results, messages: int) -> list[str]:
             fmt_percent(cell.client_cpu),
             what,
         ]
-        lines.append("| " + " | ".join(table_cell(c) for c in cells) + " |")
+        lines.append(table_row(cells))
     lines.append("")
     for yielding, writing in ((BARE_YIELD, BARE_WRITE), (OURS, OURS_WRITE)):
         lines.append(yield_vs_write(results, yielding, writing))

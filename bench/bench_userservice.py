@@ -792,10 +792,6 @@ def beside_bare(
                 yield kind, count, cell, bare
 
 
-def table_row(cells: Sequence[str]) -> str:
-    return "| " + " | ".join(rpc.table_cell(c) for c in cells) + " |"
-
-
 def render_get(results: Results, args: argparse.Namespace) -> list[str]:
     def row(kind: str, n: int, cell: rpc.UnaryCell, bare: rpc.UnaryCell | None) -> list[str]:
         return [
@@ -824,7 +820,7 @@ def render_get(results: Results, args: argparse.Namespace) -> list[str]:
         "| errors |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         *(
-            table_row(row(*each))
+            rpc.table_row(row(*each))
             for each in beside_bare(results.get, args.concurrency, results.shown(SERVERS))
         ),
     ]
@@ -859,7 +855,7 @@ def render_create(results: Results, args: argparse.Namespace) -> list[str]:
             rpc.fmt_us(db_cpu_per_call(cell)),
             results.problem(kind, cell.failure or hashes.failure) or str(cell.errors),
         ]
-        lines.append(table_row(row))
+        lines.append(rpc.table_row(row))
     return lines
 
 
@@ -892,7 +888,7 @@ def render_fan_out(results: Results, args: argparse.Namespace) -> list[str]:
         "| x bare msgs/s | server CPU µs/msg | x bare CPU/msg | server CPU µs/update "
         "| server CPU % | client CPU % | errors |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-        *(table_row(row(*each)) for each in rows),
+        *(rpc.table_row(row(*each)) for each in rows),
     ]
 
 
