@@ -38,6 +38,7 @@ from user.v1 import user_client, user_pb2
 
 from tests.conftest import ROOT
 from tests.userservice.harness import new_user
+from tests.userservice.process import SERVING
 
 Client = user_client.UserServiceClient
 
@@ -54,7 +55,6 @@ START_TIMEOUT_SECONDS = 30.0
 # (other processes' I/O), and a slow disk is not a failed call. A hang still fails.
 CALL_TIMEOUT = 30.0
 RUN_TIMEOUT_SECONDS = 150.0  # the whole run, restarts included: a hang fails, not waits
-READY = re.compile(r"serving user\.v1\.UserService on port (\d+)")
 VALUE = re.compile(r"n(\d+)")
 LAST_NAME = field_mask_pb2.FieldMask(paths=["last_name"])
 
@@ -123,7 +123,7 @@ async def running_server(database: Path) -> AsyncIterator[Server]:
 async def _ready_port(stream: asyncio.StreamReader, log: collections.deque[str]) -> int:
     while line := (await stream.readline()).decode(errors="replace"):
         log.append(line)
-        if found := READY.search(line):
+        if found := SERVING.search(line):
             return int(found.group(1))
     raise AssertionError("the server exited before serving:\n" + "".join(log))
 
