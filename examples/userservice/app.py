@@ -7,7 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from examples.userservice import cache, events, page_tokens, passwords, store
+from examples.userservice import cache, events, page_tokens, passwords, redis_events, store
 from examples.userservice.config import ServiceConfig
 from examples.userservice.store.base import UserRepository
 
@@ -32,16 +32,15 @@ async def running(config: ServiceConfig) -> AsyncIterator[Dependencies]:
     async with contextlib.AsyncExitStack() as stack:
         repository = await store.open_repository(config.database_url)
         stack.push_async_callback(repository.close)
+        # Without Redis an embedded store has one instance, which sees every write.
+        single_instance = config.redis_url is None and store.is_embedded(config.database_url)
         updates: events.UpdateBus
         user_cache: cache.UserCache = cache.NoCache()
         if config.redis_url is None:
             updates = events.LocalUpdateBus()
-            # Without Redis an embedded store has one instance, which sees every write.
-            if config.local_cache and store.is_embedded(config.database_url):
+            if config.local_cache and single_instance:
                 user_cache = cache.LocalUserCache()
         else:
-            from examples.userservice import redis_events
-
             updates = redis_events.RedisUpdateBus(config.redis_url)
             user_cache = cache.RedisUserCache(
                 config.redis_url, ttl_seconds=config.cache_ttl_seconds
@@ -55,7 +54,7 @@ async def running(config: ServiceConfig) -> AsyncIterator[Dependencies]:
         stack.callback(hasher.close)
         secret = config.page_token_secret
         if secret is None:
-            if config.redis_url is not None or not store.is_embedded(config.database_url):
+            if not single_instance:
                 logger.warning(
                     "PYSERVICE_PAGE_TOKEN_SECRET is unset: page tokens work only on the "
                     "instance that gave them out, and only until it restarts"
