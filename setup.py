@@ -6,7 +6,7 @@ from pathlib import Path
 from setuptools import setup
 from setuptools.command.build_py import build_py
 
-TYPED_GENERATED_PACKAGES = ("validate", "pyservice")
+TYPED_GENERATED_PACKAGES = ("validate", "buf/validate", "pyservice")
 
 
 class BuildPyWithTypeMarkers(build_py):

@@ -1,15 +1,26 @@
 """The .proto files generated code depends on, found in the installed packages that ship them.
 
-Two imports a project's protos may use and not own: protoc-gen-validate's
-`validate/validate.proto` and our own `pyservice/options.proto`. Their Python modules
-(`validate.validate_pb2`, `pyservice.options_pb2`) ship in this package's wheel, so a project
+Three imports a project's protos may use and not own: protoc-gen-validate's
+`validate/validate.proto`, protovalidate's `buf/validate/validate.proto` and our own
+`pyservice/options.proto`. Their Python modules (`validate.validate_pb2`,
+`buf.validate.validate_pb2`, `pyservice.options_pb2`) ship in this package's wheel, so a project
 never generates them; buf and protoc only need to read the protos.
+
+No package on the registries ships `buf/validate/validate.proto` as source: protovalidate's
+wheel carries it compiled, as the serialized descriptor its generated module passes to
+`file_desc(...)`. That descriptor is read without importing the module and printed back as
+source (proto_source.py), so set-up works offline.
 """
 
-import shutil
+import ast
+import os
 from importlib import metadata
 from pathlib import Path
 from typing import NamedTuple
+
+from google.protobuf import descriptor_pb2, descriptor_pool
+
+from protoc_gen_pyservice.cli.proto_source import proto_source
 
 # Where `pyservice fetch-protos` copies them for buf: a folder the tool owns (ignored by git,
 # a module of the project's buf.yaml that buf neither lints nor generates).
@@ -27,8 +38,11 @@ class DependencyProto(NamedTuple):
 
 DEPENDENCY_PROTOS = (
     DependencyProto("validate/validate.proto", "protoc-gen-validate"),
+    DependencyProto("buf/validate/validate.proto", "protovalidate"),
     DependencyProto("pyservice/options.proto", "protoc-gen-pyservice"),
 )
+# Where protovalidate's generated module sits inside its wheel.
+_PROTOVALIDATE_MODULE = "protovalidate/_gen/buf/validate/validate_pb.py"
 
 
 def package_proto_root() -> Path:
@@ -41,6 +55,8 @@ def locate(proto: DependencyProto) -> Path:
     as a data file, outside any import tree)."""
     if proto.distribution == "protoc-gen-pyservice":
         return package_proto_root() / proto.import_path
+    if proto.distribution == "protovalidate":
+        return _printed_protovalidate(proto)
     file_name = proto.import_path.rsplit("/", 1)[-1]
     try:
         files = metadata.distribution(proto.distribution).files or []
@@ -65,13 +81,94 @@ def fetch(destination: Path, provided: frozenset[str] = frozenset()) -> list[Pat
         if proto.import_path in provided:
             target.unlink(missing_ok=True)
             continue
-        source = locate(proto)
-        if target.is_file() and target.read_bytes() == source.read_bytes():
+        content = locate(proto).read_bytes()
+        if target.is_file() and target.read_bytes() == content:
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, target)
+        target.write_bytes(content)
         written.append(target)
     return written
+
+
+def _installed_file(distribution: str, path: str) -> Path:
+    try:
+        files = metadata.distribution(distribution).files or []
+    except metadata.PackageNotFoundError:
+        raise MissingProtoError(
+            f"buf/validate/validate.proto comes from the {distribution!r} package, which is not "
+            "installed: pip install 'protoc-gen-pyservice[compiler]'"
+        ) from None
+    for file in files:
+        if str(file) == path:
+            return Path(str(file.locate())).resolve()
+    raise MissingProtoError(f"the installed {distribution!r} package has no {path}")
+
+
+def _printed_protovalidate(proto: DependencyProto) -> Path:
+    """buf/validate/validate.proto printed from protovalidate's descriptor, kept in a cache
+    folder named after the installed version (protoc and `include-path` need a file)."""
+    version = metadata.version(proto.distribution)
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    target = cache / "pyservice" / f"protovalidate-{version}" / proto.import_path
+    if target.is_file():
+        return target
+    module = _installed_file(proto.distribution, _PROTOVALIDATE_MODULE)
+    file = descriptor_pb2.FileDescriptorProto.FromString(serialized_descriptor(module))
+    if file.name != proto.import_path:
+        raise MissingProtoError(f"{module} describes {file.name}, not {proto.import_path}")
+    source = proto_source(file, pool_with(file))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    scratch = target.with_suffix(f".{os.getpid()}.tmp")
+    scratch.write_text(source, encoding="utf-8")
+    scratch.replace(target)  # atomic: two processes printing at once never see half a file
+    return target
+
+
+def serialized_descriptor(module: Path) -> bytes:
+    """The bytes passed to `file_desc(...)` in a protobuf-py generated module, read with ast
+    (importing it would need protovalidate's own protobuf runtime)."""
+    tree = ast.parse(module.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "file_desc"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, bytes)
+        ):
+            return node.args[0].value
+    raise MissingProtoError(f"{module} holds no serialized file descriptor")
+
+
+def pool_with(file: descriptor_pb2.FileDescriptorProto) -> descriptor_pool.DescriptorPool:
+    """A pool with `file` and its well-known-type imports, so its options print by name."""
+    pool = descriptor_pool.DescriptorPool()
+    default = descriptor_pool.Default()
+    added: set[str] = set()
+
+    def add(name: str) -> None:
+        if name in added:
+            return
+        added.add(name)
+        dependency = descriptor_pb2.FileDescriptorProto()
+        default.FindFileByName(name).CopyToProto(dependency)
+        for inner in dependency.dependency:
+            add(inner)
+        pool.Add(dependency)
+
+    # The well-known types' modules register them in the default pool.
+    from google.protobuf import (  # noqa: F401
+        descriptor_pb2 as _descriptor,
+        duration_pb2,
+        field_mask_pb2,
+        timestamp_pb2,
+    )
+
+    for dependency_name in file.dependency:
+        add(dependency_name)
+    pool.Add(file)
+    return pool
 
 
 def protoc_include_args() -> list[str]:
