@@ -3,10 +3,14 @@
 import re
 from collections.abc import Sequence
 
+from typing import Any
+
 from google.protobuf import descriptor_pb2 as d
+from google.protobuf.descriptor import FieldDescriptor
 from protoc_gen_pyservice.errors import GenerationError
 from protoc_gen_pyservice.model import comments as paths
 from protoc_gen_pyservice.model import extensions, naming, rules
+from protoc_gen_pyservice.model import protovalidate as protovalidate_rules
 from protoc_gen_pyservice.model.comments import Comments
 from protoc_gen_pyservice.model.extensions import OptionReader
 from protoc_gen_pyservice.model.nodes import (
@@ -49,6 +53,7 @@ class ModelBuilder:
     def __init__(self, files: Sequence[d.FileDescriptorProto], options: Options) -> None:
         self._symbols = SymbolIndex(files)
         self._reader = OptionReader(files)
+        self._protovalidate = _protovalidate_compiler(self._reader)
         self._options = options
         self._protos = {file.name: file for file in files}
         self._models: dict[str, File] = {}
@@ -58,7 +63,11 @@ class ModelBuilder:
         model = self._models.get(proto_path)
         if model is None:
             builder = _FileBuilder(
-                self._protos[proto_path], self._symbols, self._reader, self._options
+                self._protos[proto_path],
+                self._symbols,
+                self._reader,
+                self._options,
+                self._protovalidate,
             )
             model = self._models[proto_path] = builder.build()
         return model
@@ -71,11 +80,13 @@ class _FileBuilder:
         symbols: SymbolIndex,
         reader: OptionReader,
         options: Options,
+        protovalidate: protovalidate_rules.Compiler | None,
     ) -> None:
         self._proto = proto
         self._symbols = symbols
         self._reader = reader
         self._options = options
+        self._protovalidate = protovalidate
         self._comments = Comments(proto.source_code_info)
         self._prefix = f"{proto.package}." if proto.package else ""
 
@@ -230,7 +241,14 @@ class _FileBuilder:
             if nested.options.map_entry
         }
         fields = tuple(
-            self._field(field, message, map_entries, element, (*path, paths.MESSAGE_FIELD, index))
+            self._field(
+                field,
+                message,
+                map_entries,
+                element,
+                (*path, paths.MESSAGE_FIELD, index),
+                full_name,
+            )
             for index, field in enumerate(message.field)
         )
         oneofs = tuple(
@@ -245,6 +263,7 @@ class _FileBuilder:
                     self._reader.get(oneof.options, extensions.VALIDATE_REQUIRED, element)
                 ),
                 doc=self._comments.doc((*path, paths.MESSAGE_ONEOF, index)),
+                protovalidate_required=self._oneof_required(oneof, element),
             )
             for index, oneof in enumerate(message.oneof_decl)
             if not _is_synthetic_oneof(message, index)
@@ -269,7 +288,30 @@ class _FileBuilder:
             validation_ignored=bool(
                 self._reader.get(message.options, extensions.VALIDATE_IGNORED, element)
             ),
+            protovalidate=self._message_rules(message, full_name, element),
         )
+
+    def _oneof_required(self, oneof: d.OneofDescriptorProto, element: str) -> bool:
+        rules = self._reader.get(oneof.options, extensions.BUF_ONEOF, element)
+        return rules is not None and bool(rules.required)
+
+    def _message_rules(
+        self, message: d.DescriptorProto, full_name: str, element: str
+    ) -> protovalidate_rules.MessageRules | None:
+        rules = self._reader.get(message.options, extensions.BUF_MESSAGE, element)
+        if rules is None or self._protovalidate is None:
+            return None
+        return self._protovalidate.message(rules, full_name, element)
+
+    def _field_rules(
+        self, message_name: str | None, field_name: str, element: str, options: d.FieldOptions
+    ) -> protovalidate_rules.ValueRules | None:
+        rules = self._reader.get(options, extensions.BUF_FIELD, element)
+        if rules is None or self._protovalidate is None or message_name is None:
+            return None
+        assert self._reader.pool is not None  # the compiler exists only with a pool
+        descriptor = self._reader.pool.FindMessageTypeByName(message_name)
+        return self._protovalidate.field(descriptor.fields_by_name[field_name], rules, element)
 
     def _field(
         self,
@@ -278,6 +320,7 @@ class _FileBuilder:
         map_entries: dict[str, d.DescriptorProto],
         element: str,
         path: paths.Path | None,
+        message_name: str | None = None,
     ) -> Field:
         field_element = f"{element}.{field.name}"
         if not _IDENTIFIER.fullmatch(field.name):
@@ -300,6 +343,13 @@ class _FileBuilder:
         if field.HasField("oneof_index") and not 0 <= field.oneof_index < len(message.oneof_decl):
             raise GenerationError(field_element, f"oneof_index {field.oneof_index} names no oneof")
         raw_rules = self._reader.get(field.options, extensions.VALIDATE_RULES, field_element)
+        buf_rules = self._field_rules(message_name, field.name, field_element, field.options)
+        if raw_rules is not None and buf_rules is not None:
+            raise GenerationError(
+                field_element,
+                "has both (validate.rules) and (buf.validate.field): a field takes its rules "
+                "from one of protoc-gen-validate and protovalidate",
+            )
         return Field(
             name=field.name,
             number=field.number,
@@ -315,6 +365,7 @@ class _FileBuilder:
             deprecated=field.options.deprecated,
             legacy_required=field.label == d.FieldDescriptorProto.LABEL_REQUIRED
             or self._presence(field, message) == d.FeatureSet.LEGACY_REQUIRED,
+            protovalidate=buf_rules,
         )
 
     def _has_presence(self, field: d.FieldDescriptorProto, message: d.DescriptorProto) -> bool:
@@ -379,3 +430,20 @@ def _flag(options: object, name: str) -> bool:
 def _is_synthetic_oneof(message: d.DescriptorProto, index: int) -> bool:
     members = [f for f in message.field if f.HasField("oneof_index") and f.oneof_index == index]
     return bool(members) and all(f.proto3_optional for f in members)
+
+
+def _protovalidate_compiler(reader: OptionReader) -> protovalidate_rules.Compiler | None:
+    """The compiler of protovalidate rules, when the request declares buf.validate's options."""
+    if reader.pool is None or reader.extension(extensions.BUF_FIELD) is None:
+        return None
+    found: dict[str, Any] = {}
+
+    def predefined_of(rule_field: FieldDescriptor) -> Any:
+        """Read once per rule field: every field with that rule asks again."""
+        name = rule_field.full_name
+        if name not in found:
+            options = d.FieldOptions.FromString(rule_field.GetOptions().SerializeToString())
+            found[name] = reader.get(options, extensions.BUF_PREDEFINED, f"rule {name}")
+        return found[name]
+
+    return protovalidate_rules.Compiler(reader.pool, predefined_of)

@@ -18,6 +18,10 @@ VALIDATE_RULES = "validate.rules"
 VALIDATE_DISABLED = "validate.disabled"
 VALIDATE_IGNORED = "validate.ignored"
 VALIDATE_REQUIRED = "validate.required"
+BUF_FIELD = "buf.validate.field"
+BUF_MESSAGE = "buf.validate.message"
+BUF_ONEOF = "buf.validate.oneof"
+BUF_PREDEFINED = "buf.validate.predefined"
 PYSERVICE_METHOD = "pyservice.method"
 PYSERVICE_SERVICE = "pyservice.service"
 # Each extension we read, with the message type it must have (None: a bool).
@@ -26,6 +30,10 @@ _KNOWN: dict[str, str | None] = {
     VALIDATE_DISABLED: None,
     VALIDATE_IGNORED: None,
     VALIDATE_REQUIRED: None,
+    BUF_FIELD: "buf.validate.FieldRules",
+    BUF_MESSAGE: "buf.validate.MessageRules",
+    BUF_ONEOF: "buf.validate.OneofRules",
+    BUF_PREDEFINED: "buf.validate.PredefinedRules",
     PYSERVICE_METHOD: "pyservice.MethodOptions",
     PYSERVICE_SERVICE: "pyservice.ServiceOptions",
 }
@@ -38,13 +46,20 @@ class OptionReader:
         declaring = [file for file in files if _declared_extensions(file) & _KNOWN.keys()]
         self._extensions: dict[str, descriptor.FieldDescriptor] = {}
         self._option_classes: dict[str, type[Message]] = {}
+        self.pool: descriptor_pool.DescriptorPool | None = None
         if not declaring:
             return
         pool = descriptor_pool.DescriptorPool()
         by_name = {file.name: file for file in files}
         added: set[str] = set()
-        for file in declaring:
+        # protovalidate's CEL rules are type-checked against every message type, and its
+        # predefined rules are extensions declared in the project's own files: all of them.
+        protovalidate = any(
+            _declared_extensions(file) & {BUF_FIELD, BUF_MESSAGE} for file in declaring
+        )
+        for file in files if protovalidate else declaring:
             _add_with_dependencies(pool, by_name, file.name, added)
+        self.pool = pool
         message_factory.GetMessageClassesForFiles(sorted(added), pool)
         for name, expected_type in _KNOWN.items():
             try:
@@ -66,6 +81,9 @@ class OptionReader:
             self._option_classes[options_type.full_name] = message_factory.GetMessageClass(
                 options_type
             )
+
+    def extension(self, extension_name: str) -> descriptor.FieldDescriptor | None:
+        return self._extensions.get(extension_name)
 
     def get(self, options: Message, extension_name: str, element: str) -> Any:
         """The extension's value on `options`, or None when it is unset or unknown."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from typing import NamedTuple
 
-from protoc_gen_pyservice.model.nodes import TypeRef
+from protoc_gen_pyservice.model.nodes import Message, TypeRef
 
 Literal = bool | int | float | str | bytes
 
@@ -133,6 +133,10 @@ class MessagePlan(NamedTuple):
     function: str
     fields: tuple[FieldPlan, ...]
     oneofs: tuple[OneofPlan, ...]
+    # protovalidate: the message whose compiled rules (Field.protovalidate, ...) render, and
+    # the validator each of its message-typed fields recurses into.
+    protovalidate: Message | None = None
+    protovalidate_embedded: tuple[tuple[str, Embedded], ...] = ()
 
 
 class ValidationPlan(NamedTuple):

@@ -33,6 +33,7 @@ from protoc_gen_pyservice.model.plan import (
     ValidationPlan,
     ValuePlan,
 )
+from protoc_gen_pyservice.model.protovalidate import Ignore
 from protoc_gen_pyservice.model.rule_checks import (
     NUMERIC_FAMILIES,
     check_rules,
@@ -155,13 +156,22 @@ class ValidationPlanner:
         message = self._message(ref)
         self._has_rules[ref.proto_name] = False  # a cycle adds nothing new
         found = not (message.validation_disabled or message.validation_ignored) and (
-            any(oneof.required for oneof in message.oneofs)
+            any(oneof.required or oneof.protovalidate_required for oneof in message.oneofs)
+            or message.protovalidate is not None
             or any(self._field_has_rules(field) for field in message.fields)
         )
         self._has_rules[ref.proto_name] = found
         return found
 
     def _field_has_rules(self, field: Field) -> bool:
+        if field.protovalidate is not None:
+            if field.protovalidate.ignore is Ignore.ALWAYS:
+                return False
+            if field.protovalidate.checks or field.protovalidate.required:
+                return True
+            nested = (field.protovalidate.items, field.protovalidate.keys)
+            if any(rules is not None and rules.checks for rules in nested):
+                return True
         rules = field.rules
         if rules is not None and (
             rules.type_rules is not None
@@ -268,10 +278,24 @@ class _FileBuilder:
 
     def message(self, message: Message) -> MessagePlan:
         self._function = self._planner.embedded(message.ref, self._file.proto_path).function
-        plans = [self._field(message, field) for field in message.fields]
+        plans = [
+            self._field(message, field) for field in message.fields if field.protovalidate is None
+        ]
+        protovalidate = any(
+            field.protovalidate is not None for field in message.fields
+        ) or message.protovalidate is not None or any(
+            oneof.protovalidate_required for oneof in message.oneofs
+        )
         return MessagePlan(
             ref=message.ref,
             function=self._function,
+            protovalidate=message if protovalidate else None,
+            protovalidate_embedded=tuple(
+                (field.name, embedded)
+                for field in message.fields
+                if field.protovalidate is not None
+                and (embedded := self._protovalidate_embedded(field)) is not None
+            ),
             fields=tuple(plan for plan in plans if plan is not None),
             oneofs=tuple(
                 OneofPlan(
@@ -284,6 +308,23 @@ class _FileBuilder:
                 if oneof.required
             ),
         )
+
+    def _protovalidate_embedded(self, field: Field) -> Embedded | None:
+        """The validator a protovalidate field's message values recurse into, if any."""
+        rules = field.protovalidate
+        if rules is not None and rules.ignore is Ignore.ALWAYS:
+            return None
+        value = field.map_entry.value if field.map_entry else field
+        if value.type not in (FieldType.MESSAGE, FieldType.GROUP) or value.type_ref is None:
+            return None
+        if value.type_ref.proto_name in WELL_KNOWN or value.type_ref.proto_name in WRAPPERS:
+            return None
+        if not self._planner.has_rules(value.type_ref):
+            return None
+        embedded = self._planner.embedded(value.type_ref, self._file.proto_path)
+        if embedded.module != self._module and not embedded.dispatch:
+            self.imports.add(embedded.module)
+        return embedded
 
     def _element(self, message: Message, field: Field) -> str:
         return f"{self._file.proto_path}: {message.ref.proto_name}.{field.name}"

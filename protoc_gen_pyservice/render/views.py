@@ -13,7 +13,7 @@ from protoc_gen_pyservice.model import examples, naming
 from protoc_gen_pyservice.model.examples import Case, RequestExamples, ServiceTesting, TestingPlan
 from protoc_gen_pyservice.model.nodes import Doc, File, Method, Service
 from protoc_gen_pyservice.model.plan import Embedded, Literal, MessagePlan, ValidationPlan
-from protoc_gen_pyservice.render import filters, layout
+from protoc_gen_pyservice.render import cel, filters, layout, protovalidate
 from protoc_gen_pyservice.render.imports import ImportTracker
 
 
@@ -45,6 +45,7 @@ class MessageCheckView(NamedTuple):
     plan: MessagePlan
     annotation: str
     doc: Doc
+    protovalidate: tuple[str, ...] = ()  # statements of the compiled protovalidate rules
 
 
 class ValidateModuleView(NamedTuple):
@@ -54,6 +55,8 @@ class ValidateModuleView(NamedTuple):
     callees: dict[tuple[str, str], str]
     runtime: str
     validation: str
+    cel_patterns: tuple[tuple[str, str], ...] = ()  # (name, pattern)
+    cel_sets: tuple[tuple[str, tuple[Literal, ...]], ...] = ()  # (name, members)
 
 
 def _method(method: Method, names: ImportTracker, *, servicer: bool) -> MethodView:
@@ -104,28 +107,53 @@ def rpc_module(file: File, names: ImportTracker, *, servicer: bool) -> RpcModule
 
 
 def validate_module(plan: ValidationPlan, names: ImportTracker) -> ValidateModuleView:
-    return ValidateModuleView(
-        plan=plan,
-        messages=tuple(
+    callees = {
+        (embedded.module, embedded.function): names.function(embedded.module, embedded.function)
+        for embedded in _direct_calls(plan)
+    }
+
+    def embedded_call(callee: Embedded, source: str, prefix: str) -> str:
+        if callee.dispatch:
+            return f"validation.validate_into({source}, {prefix}, out)"
+        return f"{callees[(callee.module, callee.function)]}({source}, {prefix}, out)"
+
+    constants = cel.ModuleConstants()
+    writer = protovalidate.BlockWriter(constants, embedded_call)
+    messages = []
+    for message in plan.messages:
+        lines: tuple[str, ...] = ()
+        if message.protovalidate is not None:
+            embedded = dict(message.protovalidate_embedded)
+            lines = tuple(
+                writer.message(message.protovalidate, lambda field: embedded.get(field.name))
+            )
+        messages.append(
             MessageCheckView(
                 plan=message,
                 annotation=names.annotation(message.ref),
                 doc=Doc((f"Append what breaks the rules of {message.ref.proto_name} to `out`.",)),
+                protovalidate=lines,
             )
-            for message in plan.messages
-        ),
-        callees={
-            (embedded.module, embedded.function): names.function(embedded.module, embedded.function)
-            for embedded in _direct_calls(plan)
-        },
+        )
+    if any("cel." in line for view in messages for line in view.protovalidate):
+        names.third_party("protoc_gen_pyservice.runtime", "cel")
+    return ValidateModuleView(
+        plan=plan,
+        messages=tuple(messages),
+        callees=callees,
         runtime=names.third_party("protoc_gen_pyservice", "runtime"),
         validation=names.third_party("protoc_gen_pyservice.runtime", "validation"),
+        cel_patterns=tuple((name, text) for text, name in constants.patterns.items()),
+        cel_sets=tuple(constants.set_members()),
     )
 
 
 def _direct_calls(plan: ValidationPlan) -> list[Embedded]:
     found = []
     for message in plan.messages:
+        found += [
+            embedded for _, embedded in message.protovalidate_embedded if not embedded.dispatch
+        ]
         for field in message.fields:
             for value in (field.value, field.key):
                 if value is not None and value.embedded and not value.embedded.dispatch:

@@ -18,7 +18,7 @@ import grpc
 import grpc.aio
 from google.protobuf.message import Message
 from protoc_gen_pyservice.runtime import context as context_vars
-from protoc_gen_pyservice.runtime import timeouts, validation
+from protoc_gen_pyservice.runtime import cel, timeouts, validation
 from protoc_gen_pyservice.runtime.errors import (
     NO_ERROR_MAP,
     STATUS_DETAILS_KEY,
@@ -143,7 +143,15 @@ def _request_check(
 
     def check(request: Message) -> ServiceError | None:
         found: list[validation.Violation] = []
-        validator(request, "", found)
+        try:
+            validator(request, "", found)
+        except cel.EvaluationError as error:
+            # A custom rule that cannot be evaluated on this input (an overflow, a missing
+            # key) is the request's doing, not the server's: protovalidate's EvaluationError.
+            return InvalidArgument(
+                f"invalid {request.DESCRIPTOR.full_name}: a validation rule could not be "
+                f"evaluated: {str(error)[:80]}"
+            )
         return validation.invalid_request(request, found, errors) if found else None
 
     return check

@@ -29,6 +29,9 @@ class Violation(NamedTuple):
     rule_id: str
     message: str
     for_key: bool = False  # the violation is about a map key, not its value
+    # protovalidate's rule path, relative to buf.validate.FieldRules (`string.min_len`,
+    # `repeated.items.cel[0]`) or MessageRules (`cel[0]`); empty for protoc-gen-validate rules.
+    rule: str = ""
 
 
 class ValidationError(ValueError):
@@ -455,8 +458,8 @@ def prefix_paths(found: list[Violation], start: int, prefix: str, field: str, ke
     reported from `start` on: `users[2].` + `email`."""
     item = f"{prefix}{field}[{key_text(key)}]."
     for index in range(start, len(found)):
-        path, rule_id, message, for_key = found[index]
-        found[index] = Violation(item + path, rule_id, message, for_key)
+        violation = found[index]
+        found[index] = violation._replace(field_path=item + violation.field_path)
 
 
 def duration_nanos(value: Any) -> int:
@@ -496,6 +499,75 @@ def to_bad_request(violations: Iterable[Violation]) -> Message:
     return bad_request
 
 
+_PATH_PART = re.compile(r'\.?([A-Za-z_][A-Za-z0-9_]*)|\[("(?:[^"\\]|\\.)*"|[^\]]*)\]')
+
+
+def to_protovalidate_violations(descriptor: Any, violations: Iterable[Violation]) -> Message:
+    """A buf.validate.Violations (the detail protovalidate users send) for violations of a
+    message of type `descriptor`: each path becomes FieldPath elements with numbers and
+    types, read back from the descriptors."""
+    from buf.validate import validate_pb2
+
+    result: Any = validate_pb2.Violations()
+    rules_descriptor = validate_pb2.FieldRules.DESCRIPTOR
+    for violation in violations:
+        item = result.violations.add(
+            rule_id=violation.rule_id, message=violation.message, for_key=violation.for_key
+        )
+        _fill_path(item.field, descriptor, violation.field_path)
+        if violation.rule:  # message-level rules have none, as in protovalidate
+            _fill_path(item.rule, rules_descriptor, violation.rule)
+    return result  # type: ignore[no-any-return]
+
+
+def _fill_path(target: Any, descriptor: Any, path: str) -> None:
+    """Append to `target.elements` the elements of a field path like `a.b[2].c["k"]`."""
+    current = descriptor
+    field: Any = None
+    for match in _PATH_PART.finditer(path):
+        name, subscript = match.group(1), match.group(2)
+        if name is None and "." in subscript and not subscript.startswith('"'):
+            name = f"[{subscript}]"  # an extension: `[pkg.name]`
+        if name is not None:
+            if current is None:
+                return
+            if name.startswith("["):
+                field = current.file.pool.FindExtensionByName(name[1:-1])
+            else:
+                field = current.fields_by_name.get(name)
+            if field is None:
+                return
+            element = target.elements.add(
+                field_number=field.number, field_name=field.name, field_type=field.type
+            )
+            entry = field.message_type if field.message_type is not None else None
+            if entry is not None and entry.GetOptions().map_entry:
+                element.key_type = entry.fields_by_name["key"].type
+                element.value_type = entry.fields_by_name["value"].type
+            current = entry
+            continue
+        if field is None or not target.elements:
+            return
+        element = target.elements[-1]
+        entry = field.message_type
+        if entry is not None and entry.GetOptions().map_entry:
+            key_field = entry.fields_by_name["key"]
+            value_field = entry.fields_by_name["value"]
+            if subscript.startswith('"'):
+                element.string_key = subscript[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+            elif subscript in ("true", "false"):
+                element.bool_key = subscript == "true"
+            elif key_field.type in (FieldDescriptor.TYPE_UINT32, FieldDescriptor.TYPE_UINT64,
+                                    FieldDescriptor.TYPE_FIXED32, FieldDescriptor.TYPE_FIXED64):
+                element.uint_key = int(subscript)
+            else:
+                element.int_key = int(subscript)
+            current = value_field.message_type
+        else:
+            element.index = int(subscript)
+            current = field.message_type
+
+
 def fill_field_violations(violations: Iterable[Violation], target: Any) -> Any:
     """Fill a message shaped like common.v1.ValidationError (repeated `field_violations` with
     `field` and `description`) and return it."""
@@ -520,6 +592,8 @@ def invalid_request(
     if omitted:
         bad_request.field_violations.add(description=f"and {omitted} more violations")
     details = [bad_request]
+    if any(violation.rule for violation in listed):
+        details.append(to_protovalidate_violations(request.DESCRIPTOR, listed))
     if errors.validation_detail is not None:
         details.append(fill_field_violations(listed, errors.validation_detail()))
     return InvalidArgument(f"invalid {request.DESCRIPTOR.full_name}: {summary}", details)

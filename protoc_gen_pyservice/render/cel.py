@@ -1,0 +1,276 @@
+"""Compiled CEL (model/cel_ir.py) -> Python expression text, for the validate templates.
+
+Python's own operators are used wherever they mean what CEL means (comparisons, `in`, `len`,
+string methods, double arithmetic); int and uint arithmetic is range-checked through the
+runtime's `cel` module, and so is everything that can fail in CEL's sense.
+"""
+
+from __future__ import annotations
+
+import keyword
+from typing import Any
+
+from protoc_gen_pyservice.model import cel_ir as ir
+from protoc_gen_pyservice.model.cel_ir import Node
+from protoc_gen_pyservice.render.filters import pyrepr
+
+# Python precedence, low to high.
+_TERNARY, _OR, _AND, _NOT, _COMPARE, _ADD, _MUL, _UNARY, _ATOM = range(9)
+_COMPARISONS = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
+_MIRRORED = {"eq": "eq", "ne": "ne", "lt": "gt", "le": "ge", "gt": "lt", "ge": "le"}
+_NEGATED = {"eq": "ne", "ne": "eq"}
+_CALLS = {
+    "is_email": "cel.is_email",
+    "is_hostname": "cel.is_hostname",
+    "is_ip": "cel.is_ip",
+    "is_host_and_port": "cel.is_host_and_port",
+    "is_nan": "cel.is_nan",
+    "is_inf": "cel.is_inf",
+    "unique": "cel.unique",
+    "format": "cel.format_text",
+    "to_int": "cel.to_int",
+    "to_uint": "cel.to_uint",
+    "to_double": "cel.to_double",
+    "to_string": "cel.to_string",
+    "to_bytes": "cel.to_bytes",
+    "parse_duration": "cel.parse_duration",
+    "parse_timestamp": "cel.parse_timestamp",
+    "index_list": "cel.index_list",
+    "index_map": "cel.index_map",
+    "index_dyn": "cel.index_map",
+    "matches": "cel.matches",
+    "int_div": "cel.int_divide",
+    "int_mod": "cel.int_modulo",
+    "uint_div": "cel.uint_divide",
+    "uint_mod": "cel.uint_modulo",
+    "double_div": "cel.double_divide",
+}
+_CHECKED = {
+    "int_add": ("cel.int64", "+"),
+    "int_sub": ("cel.int64", "-"),
+    "int_mul": ("cel.int64", "*"),
+    "uint_add": ("cel.uint64", "+"),
+    "uint_sub": ("cel.uint64", "-"),
+    "uint_mul": ("cel.uint64", "*"),
+    "timestamp_add": ("cel.timestamp", "+"),
+    "timestamp_sub": ("cel.timestamp", "-"),
+    "timestamp_diff": ("cel.duration", "-"),
+    "duration_add": ("cel.duration", "+"),
+    "duration_sub": ("cel.duration", "-"),
+}
+
+
+class ModuleConstants:
+    """Module-level constants the expressions of one file use: precompiled patterns and the
+    sets `in` tests against, each named once."""
+
+    def __init__(self, prefix: str = "_CEL") -> None:
+        self._prefix = prefix
+        self.patterns: dict[str, str] = {}  # pattern -> name
+        self.sets: dict[tuple[Any, ...], str] = {}  # members -> name
+
+    def pattern(self, text: str) -> str:
+        if text not in self.patterns:
+            self.patterns[text] = f"{self._prefix}_PATTERN_{len(self.patterns) + 1}"
+        return self.patterns[text]
+
+    def member_set(self, members: tuple[Any, ...]) -> str:
+        key = tuple((type(member).__name__, member) for member in members)
+        if key not in self.sets:
+            self.sets[key] = f"{self._prefix}_SET_{len(self.sets) + 1}"
+        return self.sets[key]
+
+    def set_members(self) -> list[tuple[str, tuple[Any, ...]]]:
+        return [(name, tuple(member for _, member in key)) for key, name in self.sets.items()]
+
+
+def python(node: Node, this: str, constants: ModuleConstants) -> str:
+    """`node` as one Python expression; `this` is the Python expression of CEL's `this`."""
+    return _Printer(this, constants).text(node, _TERNARY)
+
+
+def condition(node: Node, this: str, constants: ModuleConstants) -> str:
+    """A failure condition, with `not` pushed into comparisons Python can flip safely."""
+    return python(node, this, constants)
+
+
+class _Printer:
+    def __init__(self, this: str, constants: ModuleConstants) -> None:
+        self._this = this
+        self._constants = constants
+
+    def text(self, node: Node, context: int) -> str:
+        text, precedence = self._node(node)
+        return f"({text})" if precedence < context else text
+
+    def _node(self, node: Node) -> tuple[str, int]:
+        if isinstance(node, ir.Const):
+            return _literal(node.value), _ATOM
+        if isinstance(node, ir.Ref):
+            if node.name == "this":
+                return self._this, _ATOM
+            return ("cel.now()" if node.name == "now" else node.name), _ATOM
+        if isinstance(node, ir.Select):
+            return self._select(node), _ATOM
+        if isinstance(node, ir.Has):
+            operand = self.text(node.operand, _ATOM)
+            if node.presence == "has_field":
+                return f"{operand}.HasField({pyrepr(node.field)})", _ATOM
+            field = _attribute(operand, node.field)
+            if node.presence == "nonempty":
+                return f"len({field}) > 0", _COMPARE
+            return f"bool({field})", _ATOM
+        if isinstance(node, ir.And | ir.Or):
+            word = " and " if isinstance(node, ir.And) else " or "
+            level = _AND if isinstance(node, ir.And) else _OR
+            return word.join(self.text(arg, level + 1) for arg in node.args), level
+        if isinstance(node, ir.Cond):
+            test = self.text(node.test, _OR)
+            then = self.text(node.then, _OR)
+            otherwise = self.text(node.otherwise, _TERNARY)
+            return f"{then} if {test} else {otherwise}", _TERNARY
+        if isinstance(node, ir.ListLit):
+            return "[" + ", ".join(self.text(item, _TERNARY) for item in node.items) + "]", _ATOM
+        if isinstance(node, ir.MapLit):
+            pairs = ", ".join(
+                f"{self.text(k, _TERNARY)}: {self.text(v, _TERNARY)}" for k, v in node.pairs
+            )
+            return "{" + pairs + "}", _ATOM
+        if isinstance(node, ir.Comprehension):
+            return self._comprehension(node)
+        return self._op(node)
+
+    def _select(self, node: ir.Select) -> str:
+        operand = self.text(node.operand, _ATOM)
+        field = _attribute(operand, node.field)
+        if node.read == "duration":
+            return f"cel.read_duration({field})"
+        if node.read == "timestamp":
+            return f"cel.read_timestamp({field})"
+        if node.read == "wrapper":
+            return f"({field}.value if {operand}.HasField({pyrepr(node.field)}) else None)"
+        return field
+
+    def _comprehension(self, node: ir.Comprehension) -> tuple[str, int]:
+        source = self.text(node.range, _OR)
+        var = node.var
+        body = self.text(node.body, _TERNARY)
+        if node.macro == "all":
+            return f"all({body} for {var} in {source})", _ATOM
+        if node.macro == "exists":
+            return f"any({body} for {var} in {source})", _ATOM
+        if node.macro == "exists_one":
+            return f"cel.exists_one({source}, lambda {var}: {body})", _ATOM
+        if node.macro == "filter":
+            return f"[{var} for {var} in {source} if {body}]", _ATOM
+        if node.filter is not None:
+            test = self.text(node.filter, _OR)
+            return f"[{body} for {var} in {source} if {test}]", _ATOM
+        return f"[{body} for {var} in {source}]", _ATOM
+
+    def _op(self, node: ir.Op) -> tuple[str, int]:
+        op, args = node.op, node.args
+        if op in _COMPARISONS:
+            left, right = args
+            if isinstance(left, ir.Const) and not isinstance(right, ir.Const):
+                left, right, op = right, left, _MIRRORED[op]
+            if isinstance(right, ir.Const) and right.value is None and op in ("eq", "ne"):
+                word = "is" if op == "eq" else "is not"
+                return f"{self.text(left, _COMPARE + 1)} {word} None", _COMPARE
+            return (
+                f"{self.text(left, _COMPARE + 1)} {_COMPARISONS[op]} {self.text(right, _COMPARE + 1)}",
+                _COMPARE,
+            )
+        if op == "not":
+            inner = args[0]
+            if isinstance(inner, ir.Op) and inner.op in _NEGATED:
+                return self._op(inner._replace(op=_NEGATED[inner.op]))
+            if isinstance(inner, ir.Op) and inner.op in ("in_list", "in_map", "contains"):
+                text, _ = self._membership(inner, negated=True)
+                return text, _COMPARE
+            return f"not {self.text(inner, _NOT)}", _NOT
+        if op in ("in_list", "in_map", "contains"):
+            return self._membership(node, negated=False)
+        if op == "size":
+            return f"len({self.text(args[0], _TERNARY)})", _ATOM
+        if op == "starts_with":
+            return f"{self.text(args[0], _ATOM)}.startswith({self.text(args[1], _TERNARY)})", _ATOM
+        if op == "ends_with":
+            return f"{self.text(args[0], _ATOM)}.endswith({self.text(args[1], _TERNARY)})", _ATOM
+        if op == "matches_constant":
+            return f"{self._constants.pattern(node.constant)}({self.text(args[0], _TERNARY)})", _ATOM
+        if op in ("double_add", "double_sub", "concat"):
+            symbol = "-" if op == "double_sub" else "+"
+            return f"{self.text(args[0], _ADD)} {symbol} {self.text(args[1], _ADD + 1)}", _ADD
+        if op == "double_mul":
+            return f"{self.text(args[0], _MUL)} * {self.text(args[1], _MUL + 1)}", _MUL
+        if op == "list_concat":
+            return f"[*{self.text(args[0], _UNARY)}, *{self.text(args[1], _UNARY)}]", _ATOM
+        if op == "double_neg":
+            return f"-{self.text(args[0], _UNARY)}", _UNARY
+        if op in ("int_neg", "duration_neg"):
+            wrapper = "cel.int64" if op == "int_neg" else "cel.duration"
+            return f"{wrapper}(-{self.text(args[0], _UNARY)})", _ATOM
+        if op in _CHECKED:
+            wrapper, symbol = _CHECKED[op]
+            left = self.text(args[0], _ADD)
+            right = self.text(args[1], _MUL if symbol == "*" else _ADD + 1)
+            return f"{wrapper}({left} {symbol} {right})", _ATOM
+        if op in ("is_ip_prefix", "is_ip_prefix_strict"):
+            value = self.text(args[0], _TERNARY)
+            version = next((a for a in args[1:] if a.type == ir.INT), None)
+            strict = next((a for a in args[1:] if a.type == ir.BOOL), None)
+            parts = [value, self.text(version, _TERNARY) if version else "0"]
+            if strict is not None:
+                parts.append(self.text(strict, _TERNARY))
+            return f"cel.is_ip_prefix({', '.join(parts)})", _ATOM
+        if op == "identity":
+            return self._node(args[0])
+        if op.startswith(("timestamp_part:", "duration_part:")):
+            kind, part = op.split(":")
+            return f"cel.{kind}({self.text(args[0], _TERNARY)}, {pyrepr(part)})", _ATOM
+        if op in _CALLS:
+            inner = ", ".join(self.text(arg, _TERNARY) for arg in args)
+            return f"{_CALLS[op]}({inner})", _ATOM
+        raise AssertionError(f"no Python for CEL overload {op}")
+
+    def _membership(self, node: ir.Op, *, negated: bool) -> tuple[str, int]:
+        word = "not in" if negated else "in"
+        if node.op == "contains":
+            haystack, needle = node.args
+        else:
+            needle, haystack = node.args
+        if isinstance(haystack, ir.Const) and isinstance(haystack.value, list):
+            members = tuple(haystack.value)
+            if all(isinstance(m, str | bytes | int | float) and not isinstance(m, bool) for m in members):
+                container = self._constants.member_set(members)
+            else:
+                container = _literal(haystack.value)
+        else:
+            container = self.text(haystack, _COMPARE + 1)
+        return f"{self.text(needle, _COMPARE + 1)} {word} {container}", _COMPARE
+
+
+def _attribute(operand: str, field: str) -> str:
+    if keyword.iskeyword(field):
+        return f"getattr({operand}, {field!r})"
+    return f"{operand}.{field}"
+
+
+def _literal(value: Any) -> str:
+    from protoc_gen_pyservice.runtime import cel
+
+    if isinstance(value, cel.Duration):
+        return f"cel.Duration({int(value)})"
+    if isinstance(value, cel.Timestamp):
+        return f"cel.Timestamp({int(value)})"
+    if isinstance(value, float):
+        if value != value:
+            return 'float("nan")'
+        if value in (float("inf"), float("-inf")):
+            return 'float("inf")' if value > 0 else '-float("inf")'
+    if isinstance(value, list):
+        return "[" + ", ".join(_literal(item) for item in value) + "]"
+    if isinstance(value, str | bytes | bool | int | float):
+        return pyrepr(value)
+    return repr(value)

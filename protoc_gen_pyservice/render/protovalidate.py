@@ -1,0 +1,256 @@
+"""protovalidate's compiled rules (model/protovalidate.py) -> the statements of a validator.
+
+Each field becomes straight-line code: read the value once, skip it as its presence and
+`ignore` mode say, test each rule's compiled condition, recurse into messages. Statements are
+laid out one per line (long conditions through filters.fit), as ruff-format keeps them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from protoc_gen_pyservice.model.cel_ir import Node
+from protoc_gen_pyservice.model.nodes import Field, FieldType, Message
+from protoc_gen_pyservice.model.plan import Embedded
+from protoc_gen_pyservice.model.protovalidate import Ignore, RuleCheck, ValueRules, value_read
+from protoc_gen_pyservice.render import cel
+from protoc_gen_pyservice.render.filters import field_access, fit, pyrepr
+
+_PAD = "    "
+
+
+class BlockWriter:
+    """Writes the protovalidate statements of the messages of one validate module."""
+
+    def __init__(
+        self,
+        constants: cel.ModuleConstants,
+        embedded_call: Callable[[Embedded, str, str], str],
+    ) -> None:
+        self._constants = constants
+        self._embedded_call = embedded_call  # (callee, source, prefix) -> call text
+
+    def message(
+        self,
+        message: Message,
+        embedded: Callable[[Field], Embedded | None],
+    ) -> list[str]:
+        lines: list[str] = []
+        for field in message.fields:
+            rules = field.protovalidate
+            callee = embedded(field)
+            if rules is None and callee is None:
+                continue
+            if rules is not None and rules.ignore is Ignore.ALWAYS:
+                continue
+            lines += self._field(field, rules or ValueRules(Ignore.UNSPECIFIED, False, ()), callee)
+        for oneof in message.oneofs:
+            if oneof.protovalidate_required:
+                lines.append(f"if m.WhichOneof({pyrepr(oneof.name)}) is None:")
+                lines += _indent(
+                    _violation(f"prefix + {pyrepr(oneof.name)}", "required",
+                               "exactly one field is required in oneof", "required")
+                )
+        rules = message.protovalidate
+        if rules is not None:
+            for oneof_rule in rules.oneofs:
+                fields = {field.name: field for field in message.fields}
+                tests = [_presence(fields[name], "m") for name in oneof_rule.fields]
+                listed = ", ".join(oneof_rule.fields)
+                count = " + ".join(f"({test})" for test in tests)
+                lines.append(fit(f"if {count} > 1:", 4))
+                lines += _indent(
+                    _violation("prefix[:-1]", "message.oneof",
+                               f"only one of {listed} can be set", "oneof")
+                )
+                if oneof_rule.required:
+                    lines.append(fit(f"if not ({' or '.join(tests)}):", 4))
+                    lines += _indent(
+                        _violation("prefix[:-1]", "message.oneof",
+                                   f"one of {listed} must be set", "oneof")
+                    )
+            for check in rules.checks:
+                # protovalidate reports a message's own rules without a rule path.
+                lines += self._check(check._replace(rule_path=""), "m", "prefix[:-1]", False, 4)
+        return lines
+
+    def _field(self, field: Field, rules: ValueRules, callee: Embedded | None) -> list[str]:
+        source = field_access("m", field.name)
+        path = f"prefix + {pyrepr(field.name)}"
+        collection = field.repeated or field.map_entry is not None
+        value = f"{field.name}_value"
+        body: list[str] = []
+        is_message = field.type in (FieldType.MESSAGE, FieldType.GROUP) and not collection
+        read = value_read(field) if not collection else "plain"
+        this = _read(source, read)
+        if this != source:
+            body.append(f"{value} = {this}")
+            this = value
+        if collection:
+            body.append(f"{value} = {source}")
+            this = value
+        checks = self._checks(rules.checks, this, path, False, 0)
+        if rules.ignore is Ignore.IF_ZERO_VALUE and checks and not is_message:
+            body.append(f"if {_nonzero(this, field, read)}:")
+            body += _indent(checks)
+        else:
+            body += checks
+        if collection:
+            body += self._elements(field, rules, value, callee)
+        elif callee is not None:
+            body.append(self._embedded_call(callee, source, f"prefix + {pyrepr(field.name + '.')}"))
+        if not body:
+            return []
+        required = (
+            _violation(path, "required", "value is required", "required")
+            if rules.required
+            else []
+        )
+        if field.has_presence and not collection:
+            guard = f"m.HasField({pyrepr(field.name)})"
+            if not required and _lone_if(body):
+                return [fit(f"if {guard} and {body[0][3:-1]}:", 4), *body[1:]]
+            lines = [f"if {guard}:", *_indent(body)]
+            if required:
+                lines += ["else:", *_indent(required)]
+            return lines
+        if required:
+            return [f"if not {source}:", *_indent(required), "else:", *_indent(body)]
+        return body
+
+    def _elements(
+        self, field: Field, rules: ValueRules, value: str, callee: Embedded | None
+    ) -> list[str]:
+        name = field.name
+        lines: list[str] = []
+        if field.map_entry is not None:
+            key, item = f"{name}_key", f"{name}_item"
+            path = f'f"{{prefix}}{name}[{{validation.key_text({key})}}]"'
+            inner: list[str] = []
+            if rules.keys is not None:
+                inner += self._element_rules(rules.keys, key, path, field.map_entry.key, True)
+            item_callee = callee
+            if rules.items is not None:
+                inner += self._element_rules(rules.items, item, path, field.map_entry.value, False)
+            if item_callee is not None and not (rules.items and rules.items.ignore is Ignore.ALWAYS):
+                nested = f'f"{{prefix}}{name}[{{validation.key_text({key})}}]."'
+                inner.append(self._embedded_call(item_callee, item, nested))
+            if inner:
+                lines.append(f"for {key}, {item} in {value}.items():")
+                lines += _indent(inner)
+            return lines
+        index, item = f"{name}_index", f"{name}_item"
+        path = f'f"{{prefix}}{name}[{{{index}}}]"'
+        inner = []
+        if rules.items is not None:
+            inner += self._element_rules(rules.items, item, path, field, False)
+        if callee is not None and not (rules.items and rules.items.ignore is Ignore.ALWAYS):
+            nested = f'f"{{prefix}}{name}[{{{index}}}]."'
+            inner.append(self._embedded_call(callee, item, nested))
+        if inner:
+            lines.append(f"for {index}, {item} in enumerate({value}):")
+            lines += _indent(inner)
+        return lines
+
+    def _element_rules(
+        self, rules: ValueRules, source: str, path: str, field: Field, for_key: bool
+    ) -> list[str]:
+        if rules.ignore is Ignore.ALWAYS:
+            return []
+        read = value_read(field)
+        this = _read(source, read)
+        lines: list[str] = []
+        if this != source:
+            lines.append(f"{source}_value = {this}")
+            this = f"{source}_value"
+        checks = self._checks(rules.checks, this, path, for_key, 0)
+        if rules.required:
+            checks = [
+                f"if not {this}:",
+                *_indent(_violation(path, "required", "value is required", "required", for_key)),
+                *checks,
+            ]
+        if rules.ignore is Ignore.IF_ZERO_VALUE and checks:
+            return [*lines, f"if {this}:", *_indent(checks)]
+        return [*lines, *checks] if checks else []
+
+    def _checks(
+        self, checks: tuple[RuleCheck, ...], this: str, path: str, for_key: bool, at: int
+    ) -> list[str]:
+        lines: list[str] = []
+        for check in checks:
+            lines += self._check(check, this, path, for_key, at)
+        return lines
+
+    def _check(self, check: RuleCheck, this: str, path: str, for_key: bool, at: int) -> list[str]:
+        if check.failure is not None:
+            condition = self._python(check.failure, this)
+            head = "if True:" if condition == "True" else fit(f"if {condition}:", at + 8)
+            return [head, *_indent(_violation(path, check.rule_id, check.message, check.rule_path, for_key))]
+        assert check.message_expression is not None
+        text = self._python(check.message_expression, this)
+        return [
+            fit(f"if message := {text}:", at + 8),
+            *_indent(_violation(path, check.rule_id, None, check.rule_path, for_key)),
+        ]
+
+    def _python(self, node: Node, this: str) -> str:
+        return cel.python(node, this, self._constants)
+
+
+def _lone_if(lines: list[str]) -> bool:
+    """One `if cond:` (on one line) and its indented body, nothing else: ruff's SIM102 wants a
+    guard around it joined into its condition."""
+    return (
+        bool(lines)
+        and lines[0].startswith("if ")
+        and lines[0].endswith(":")
+        and "\n" not in lines[0]
+        and " if " not in lines[0]
+        and all(line.startswith(_PAD) or not line for line in lines[1:])
+    )
+
+
+def _read(source: str, read: str) -> str:
+    if read == "duration":
+        return f"cel.read_duration({source})"
+    if read == "timestamp":
+        return f"cel.read_timestamp({source})"
+    if read == "wrapper":
+        return f"{source}.value"
+    return source
+
+
+def _nonzero(this: str, field: Field, read: str) -> str:
+    if field.repeated or field.map_entry is not None:
+        return this
+    return this
+
+
+def _presence(field: Field, owner: str) -> str:
+    if field.repeated or field.map_entry is not None:
+        return f"len({field_access(owner, field.name)}) > 0"
+    if field.has_presence:
+        return f"{owner}.HasField({pyrepr(field.name)})"
+    return f"bool({field_access(owner, field.name)})"
+
+
+def _violation(
+    path: str, rule_id: str, message: str | None, rule_path: str, for_key: bool = False
+) -> list[str]:
+    shown = "message" if message is None else pyrepr(message)
+    return [
+        "out.append(",
+        f"{_PAD}validation.Violation(",
+        f"{_PAD * 2}{path},",
+        f"{_PAD * 2}{pyrepr(rule_id)},",
+        f"{_PAD * 2}{shown},",
+        f"{_PAD * 2}{for_key!r},",
+        f"{_PAD * 2}{pyrepr(rule_path)},",
+        f"{_PAD}),",
+        ")",
+    ]
+
+
+def _indent(lines: list[str]) -> Iterator[str] | list[str]:
+    return [_PAD + line if line else line for line in "\n".join(lines).split("\n")]
