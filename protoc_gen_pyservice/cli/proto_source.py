@@ -9,10 +9,15 @@ no comments, because the descriptor carries none.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_encoding
-from google.protobuf import text_format
+from google.protobuf import (
+    descriptor_pb2,
+    descriptor_pool,
+    message_factory,
+    text_encoding,
+    text_format,
+)
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
@@ -47,7 +52,9 @@ class UnprintableProtoError(ValueError):
     """The descriptor uses something this printer does not write (groups, editions)."""
 
 
-def proto_source(file: descriptor_pb2.FileDescriptorProto, pool: descriptor_pool.DescriptorPool) -> str:
+def proto_source(
+    file: descriptor_pb2.FileDescriptorProto, pool: descriptor_pool.DescriptorPool
+) -> str:
     """`file` as .proto source. `pool` holds `file` and its dependencies, so that options set
     through extensions (the file's own or its imports') print by name."""
     if file.syntax not in ("", "proto2", "proto3"):
@@ -170,7 +177,7 @@ class _Printer:
         if field.HasField("default_value"):
             options.append(f"default = {_default(field)}")
         if field.HasField("json_name") and field.json_name != _json_name(field.name):
-            options.append(f'json_name = "{text_encoding.CEscape(field.json_name, False)}"')
+            options.append(f'json_name = "{_escaped(field.json_name)}"')
         options += self._options(field.options, "google.protobuf.FieldOptions")
         shown = f" [{', '.join(options)}]" if options else ""
         return f"{declared} {field.name} = {field.number}{shown};"
@@ -211,9 +218,7 @@ class _Printer:
         raw = options.SerializeToString()
         if not raw:
             return []
-        message_class = message_factory.GetMessageClass(
-            self._pool.FindMessageTypeByName(full_name)
-        )
+        message_class = message_factory.GetMessageClass(self._pool.FindMessageTypeByName(full_name))
         resolved = message_class.FromString(raw)
         shown = []
         for field, value in resolved.ListFields():
@@ -235,14 +240,14 @@ class _Printer:
         if isinstance(value, bool):
             return "true" if value else "false"
         if isinstance(value, str):
-            return f'"{text_encoding.CEscape(value, False)}"'
+            return f'"{_escaped(value)}"'
         if isinstance(value, bytes):
-            return f'"{text_encoding.CEscape(value, False)}"'
+            return f'"{_escaped(value)}"'
         return repr(value)
 
 
 def _grouped_extensions(
-    extensions: list[descriptor_pb2.FieldDescriptorProto],
+    extensions: Iterable[descriptor_pb2.FieldDescriptorProto],
 ) -> Iterator[list[descriptor_pb2.FieldDescriptorProto]]:
     """Consecutive extensions of one extendee, each group one `extend` block."""
     group: list[descriptor_pb2.FieldDescriptorProto] = []
@@ -263,7 +268,7 @@ def _type_name(field: descriptor_pb2.FieldDescriptorProto) -> str:
 
 def _default(field: descriptor_pb2.FieldDescriptorProto) -> str:
     if field.type == _Field.TYPE_STRING:
-        return f'"{text_encoding.CEscape(field.default_value, False)}"'
+        return f'"{_escaped(field.default_value)}"'
     if field.type == _Field.TYPE_BYTES:
         # The descriptor holds bytes defaults already C-escaped.
         return f'"{field.default_value}"'
@@ -274,3 +279,8 @@ def _json_name(name: str) -> str:
     """protoc's default json_name: lowerCamelCase of the field name."""
     parts = name.split("_")
     return parts[0] + "".join(part[:1].upper() + part[1:] for part in parts[1:])
+
+
+def _escaped(value: str | bytes) -> str:
+    """protoc's C escaping of a string or bytes literal (text_encoding takes both)."""
+    return text_encoding.CEscape(value, False)  # type: ignore[arg-type]

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import NamedTuple
 
 from google.protobuf import descriptor_pb2, descriptor_pool
-
 from protoc_gen_pyservice.cli.proto_source import proto_source
 
 # Where `pyservice fetch-protos` copies them for buf: a folder the tool owns (ignored by git,
@@ -160,9 +159,6 @@ def pool_with(file: descriptor_pb2.FileDescriptorProto) -> descriptor_pool.Descr
     # The well-known types' modules register them in the default pool.
     from google.protobuf import (  # noqa: F401
         descriptor_pb2 as _descriptor,
-        duration_pb2,
-        field_mask_pb2,
-        timestamp_pb2,
     )
 
     for dependency_name in file.dependency:

@@ -2,7 +2,6 @@
 
 import re
 from collections.abc import Sequence
-
 from typing import Any
 
 from google.protobuf import descriptor_pb2 as d

@@ -178,11 +178,15 @@ class _Checker:
         if kind == "list":
             element = container.type.params[0]
             if not _comparable(item.type, element):
-                raise CelCompileError(f"no matching overload for in on {item.type}, {container.type}")
+                raise CelCompileError(
+                    f"no matching overload for in on {item.type}, {container.type}"
+                )
             return self._fold("in_list", (item, container), BOOL)
         if kind == "map":
             if not _comparable(item.type, container.type.params[0]):
-                raise CelCompileError(f"no matching overload for in on {item.type}, {container.type}")
+                raise CelCompileError(
+                    f"no matching overload for in on {item.type}, {container.type}"
+                )
             return self._fold("in_map", (item, container), BOOL)
         if kind == "dyn":
             return self._fold("in_list", (item, container), BOOL)
@@ -252,7 +256,8 @@ class _Checker:
         name = str(tree.children[0])
         for scope in reversed(self._scopes):
             if name in scope:
-                return scope[name]
+                found: Node = scope[name]
+                return found
         if name in _TYPE_NAMES:
             return ir.Const(name, TYPE)
         raise CelCompileError(f"undeclared reference to {name!r}")
@@ -405,9 +410,7 @@ class _Checker:
         if variable is None:
             raise CelCompileError(f"{name}()'s first argument must be a variable name")
         kind = target.type.kind
-        if kind == "list":
-            item_type = target.type.params[0]
-        elif kind == "map":
+        if kind == "list" or kind == "map":
             item_type = target.type.params[0]
         elif kind == "dyn":
             item_type = DYN
@@ -446,18 +449,28 @@ class _Checker:
             overload = _CONVERSIONS.get((name, kinds[0])) if len(arguments) == 1 else None
         if overload is None and name == "format" and target_kind == "string" and kinds == ("list",):
             overload = ("format", STRING)
-        if overload is None and name in ("size",) and (target_kind or (kinds[:1] or ("",))[0]) in (
-            "list",
-            "map",
-            "string",
-            "bytes",
+        if (
+            overload is None
+            and name in ("size",)
+            and (target_kind or (kinds[:1] or ("",))[0])
+            in (
+                "list",
+                "map",
+                "string",
+                "bytes",
+            )
         ):
             overload = ("size", INT)
         if overload is None and name == "getField" and target is None and len(arguments) == 2:
             return self._get_field(arguments[0], arguments[1])
         if overload is None and name == "unique" and target_kind == "list" and not arguments:
             overload = ("unique", BOOL)
-        if overload is None and name == "matches" and target_kind == "string" and kinds == ("string",):
+        if (
+            overload is None
+            and name == "matches"
+            and target_kind == "string"
+            and kinds == ("string",)
+        ):
             pattern = arguments[0]
             if isinstance(pattern, ir.Const) and not isinstance(target, ir.Const):
                 try:
@@ -521,8 +534,11 @@ def _unwrap_ident(tree: Any) -> str | None:
 
 
 def _assignable(left: CelType, right: CelType) -> bool:
-    return left == right or DYN in (left, right) or NULL in (left, right) or (
-        left.kind == right.kind and left.kind in ("list", "map")
+    return (
+        left == right
+        or DYN in (left, right)
+        or NULL in (left, right)
+        or (left.kind == right.kind and left.kind in ("list", "map"))
     )
 
 
@@ -533,9 +549,7 @@ def _comparable(left: CelType, right: CelType) -> bool:
         return True  # heterogeneous numeric equality
     if NULL in (left, right):
         return True
-    if left.kind == right.kind and left.kind in ("list", "map", "message"):
-        return True
-    return False
+    return left.kind == right.kind and left.kind in ("list", "map", "message")
 
 
 def _join(left: CelType, right: CelType) -> CelType:
@@ -574,8 +588,10 @@ def _read_constant(value: Any, info: FieldInfo) -> Any:
 def _has_constant(message: Any, name: str, info: FieldInfo) -> bool:
     if info.presence == "has_field":
         return bool(message.HasField(name))
-    return bool(len(getattr(message, name))) if info.presence == "nonempty" else bool(
-        getattr(message, name)
+    return (
+        bool(len(getattr(message, name)))
+        if info.presence == "nonempty"
+        else bool(getattr(message, name))
     )
 
 
@@ -626,8 +642,18 @@ _OVERLOADS: dict[tuple[str, str | None, tuple[str, ...]], tuple[str, CelType]] =
     ("timestamp", None, ("string",)): ("parse_timestamp", TIMESTAMP),
     ("dyn", None, ("dyn",)): ("identity", DYN),
 }
-for _part in ("getFullYear", "getMonth", "getDate", "getDayOfMonth", "getDayOfWeek",
-              "getDayOfYear", "getHours", "getMinutes", "getSeconds", "getMilliseconds"):
+for _part in (
+    "getFullYear",
+    "getMonth",
+    "getDate",
+    "getDayOfMonth",
+    "getDayOfWeek",
+    "getDayOfYear",
+    "getHours",
+    "getMinutes",
+    "getSeconds",
+    "getMilliseconds",
+):
     _OVERLOADS[(_part, "timestamp", ())] = (f"timestamp_part:{_part}", INT)
 for _part in ("getHours", "getMinutes", "getSeconds", "getMilliseconds"):
     _OVERLOADS[(_part, "duration", ())] = (f"duration_part:{_part}", INT)
@@ -654,8 +680,20 @@ _CONVERSIONS: dict[tuple[str, str], tuple[str, CelType]] = {
     ("dyn", "uint"): ("identity", DYN),
     ("dyn", "bool"): ("identity", DYN),
 }
-for _kind in ("int", "uint", "double", "string", "bytes", "bool", "list", "map", "duration",
-              "timestamp", "message", "null"):
+for _kind in (
+    "int",
+    "uint",
+    "double",
+    "string",
+    "bytes",
+    "bool",
+    "list",
+    "map",
+    "duration",
+    "timestamp",
+    "message",
+    "null",
+):
     _CONVERSIONS.setdefault(("type", _kind), ("type_of", TYPE))
 
 
@@ -683,16 +721,18 @@ def _in_list(item: Any, values: list[Any]) -> bool:
 
 def _compare(operator: str) -> Callable[[Any, Any], bool]:
     def compare(left: Any, right: Any) -> bool:
-        if isinstance(left, float) and math.isnan(left) or isinstance(right, float) and math.isnan(
-            right
+        if (isinstance(left, float) and math.isnan(left)) or (
+            isinstance(right, float) and math.isnan(right)
         ):
             return False
-        return {
-            "lt": left < right,
-            "le": left <= right,
-            "gt": left > right,
-            "ge": left >= right,
-        }[operator]
+        return bool(
+            {
+                "lt": left < right,
+                "le": left <= right,
+                "gt": left > right,
+                "ge": left >= right,
+            }[operator]
+        )
 
     return compare
 

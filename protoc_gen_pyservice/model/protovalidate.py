@@ -118,7 +118,11 @@ class ValueKind(NamedTuple):
 
 def value_kind(field: descriptor.FieldDescriptor, element_only: bool) -> ValueKind:
     """A field's value, or (element_only) one repeated item or map value."""
-    if not element_only and field.message_type is not None and field.message_type.GetOptions().map_entry:
+    if (
+        not element_only
+        and field.message_type is not None
+        and field.message_type.GetOptions().map_entry
+    ):
         key = value_kind(field.message_type.fields_by_name["key"], True)
         value = value_kind(field.message_type.fields_by_name["value"], True)
         return ValueKind(ir.map_of(key.type, value.type), "map", "plain")
@@ -126,6 +130,7 @@ def value_kind(field: descriptor.FieldDescriptor, element_only: bool) -> ValueKi
         item = value_kind(field, True)
         return ValueKind(ir.list_of(item.type), "repeated", "plain")
     if field.type in (_FD.TYPE_MESSAGE, _FD.TYPE_GROUP):
+        assert field.message_type is not None
         name = field.message_type.full_name
         if name in WRAPPERS:
             cel_type, family = _SCALARS[WRAPPERS[name]]
@@ -174,9 +179,7 @@ class Compiler:
         self._fields[full_name] = fields
         return fields
 
-    def field(
-        self, field: descriptor.FieldDescriptor, rules: Message, element: str
-    ) -> ValueRules:
+    def field(self, field: descriptor.FieldDescriptor, rules: Message, element: str) -> ValueRules:
         return self._value(value_kind(field, False), field, rules, element, "")
 
     def _value(
@@ -199,7 +202,12 @@ class Compiler:
         for index, rule in enumerate(getattr(rules, "cel")):  # noqa: B009
             checks.append(
                 self._cel(
-                    rule.id, rule.expression, rule.message, kind.type, f"{path}cel[{index}]", element
+                    rule.id,
+                    rule.expression,
+                    rule.message,
+                    kind.type,
+                    f"{path}cel[{index}]",
+                    element,
                 )
             )
         family = rules.WhichOneof("type")
@@ -213,23 +221,34 @@ class Compiler:
             checks += self._standard(family_rules, kind, f"{path}{family}.", element)
             if family == "repeated" and family_rules.HasField("items"):
                 items = self._value(
-                    value_kind(value_field, True), value_field, family_rules.items,
-                    element + "[]", f"{path}repeated.items.",
+                    value_kind(value_field, True),
+                    value_field,
+                    family_rules.items,
+                    element + "[]",
+                    f"{path}repeated.items.",
                 )
             if family == "map":
                 entry = value_field.message_type
+                assert entry is not None  # map fields have an entry type
                 key_field, item_field = entry.fields_by_name["key"], entry.fields_by_name["value"]
                 if family_rules.HasField("keys"):
                     keys = self._value(
-                        value_kind(key_field, True), key_field, family_rules.keys,
-                        element + "[key]", f"{path}map.keys.",
+                        value_kind(key_field, True),
+                        key_field,
+                        family_rules.keys,
+                        element + "[key]",
+                        f"{path}map.keys.",
                     )
                 if family_rules.HasField("values"):
                     items = self._value(
-                        value_kind(item_field, True), item_field, family_rules.values,
-                        element + "[]", f"{path}map.values.",
+                        value_kind(item_field, True),
+                        item_field,
+                        family_rules.values,
+                        element + "[]",
+                        f"{path}map.values.",
                     )
             if family == "enum" and family_rules.defined_only:
+                assert value_field.enum_type is not None  # enum rules only apply to enums
                 numbers = sorted({value.number for value in value_field.enum_type.values})
                 defined = ir.Op(
                     "in_list",
@@ -253,7 +272,9 @@ class Compiler:
 
     def _any(self, rules: Message, path: str) -> list[RuleCheck]:
         checks = []
-        url = ir.Select(ir.Ref("this", ir.message("google.protobuf.Any")), "type_url", "plain", ir.STRING)
+        url = ir.Select(
+            ir.Ref("this", ir.message("google.protobuf.Any")), "type_url", "plain", ir.STRING
+        )
         for name, negate, message in (
             ("in", True, "type URL must be in the allow list"),
             ("not_in", False, "type URL must not be in the block list"),
@@ -270,7 +291,7 @@ class Compiler:
     def _standard(
         self, rules: Message, kind: ValueKind, path: str, element: str
     ) -> list[RuleCheck | None]:
-        checks = []
+        checks: list[RuleCheck | None] = []
         for rule_field, value in rules.ListFields():
             predefined = self._predefined_of(rule_field)
             if predefined is None:
@@ -280,7 +301,12 @@ class Compiler:
             rule_type = value_kind(rule_field, False).type
             for rule in predefined.cel:
                 check = self._cel(
-                    rule.id, rule.expression, rule.message, kind.type, path + name, element,
+                    rule.id,
+                    rule.expression,
+                    rule.message,
+                    kind.type,
+                    path + name,
+                    element,
                     extra={
                         "rules": Variable(ir.message(rules.DESCRIPTOR.full_name), rules, True),
                         "rule": Variable(rule_type, rule_value, True),

@@ -281,10 +281,10 @@ class _FileBuilder:
         plans = [
             self._field(message, field) for field in message.fields if field.protovalidate is None
         ]
-        protovalidate = any(
-            field.protovalidate is not None for field in message.fields
-        ) or message.protovalidate is not None or any(
-            oneof.protovalidate_required for oneof in message.oneofs
+        protovalidate = (
+            any(field.protovalidate is not None for field in message.fields)
+            or message.protovalidate is not None
+            or any(oneof.protovalidate_required for oneof in message.oneofs)
         )
         return MessagePlan(
             ref=message.ref,

@@ -174,13 +174,16 @@ class _Printer:
             left, right = args
             if isinstance(left, ir.Const) and not isinstance(right, ir.Const):
                 left, right, op = right, left, _MIRRORED[op]
-            if isinstance(right, ir.Const) and right.value is None and op in ("eq", "ne"):
+            if (
+                isinstance(right, ir.Const)
+                and (right.value is None or isinstance(right.value, bool))
+                and op in ("eq", "ne")
+            ):
+                # Identity for singletons: what `== None` or `!= False` mean, as ruff wants.
                 word = "is" if op == "eq" else "is not"
-                return f"{self.text(left, _COMPARE + 1)} {word} None", _COMPARE
-            return (
-                f"{self.text(left, _COMPARE + 1)} {_COMPARISONS[op]} {self.text(right, _COMPARE + 1)}",
-                _COMPARE,
-            )
+                return f"{self.text(left, _COMPARE + 1)} {word} {_literal(right.value)}", _COMPARE
+            shown = (self.text(left, _COMPARE + 1), self.text(right, _COMPARE + 1))
+            return f"{shown[0]} {_COMPARISONS[op]} {shown[1]}", _COMPARE
         if op == "not":
             inner = args[0]
             if isinstance(inner, ir.Op) and inner.op in _NEGATED:
@@ -198,7 +201,10 @@ class _Printer:
         if op == "ends_with":
             return f"{self.text(args[0], _ATOM)}.endswith({self.text(args[1], _TERNARY)})", _ATOM
         if op == "matches_constant":
-            return f"{self._constants.pattern(node.constant)}({self.text(args[0], _TERNARY)})", _ATOM
+            return (
+                f"{self._constants.pattern(node.constant)}({self.text(args[0], _TERNARY)})",
+                _ATOM,
+            )
         if op in ("double_add", "double_sub", "concat"):
             symbol = "-" if op == "double_sub" else "+"
             return f"{self.text(args[0], _ADD)} {symbol} {self.text(args[1], _ADD + 1)}", _ADD
@@ -213,14 +219,14 @@ class _Printer:
             return f"{wrapper}(-{self.text(args[0], _UNARY)})", _ATOM
         if op in _CHECKED:
             wrapper, symbol = _CHECKED[op]
-            left = self.text(args[0], _ADD)
-            right = self.text(args[1], _MUL if symbol == "*" else _ADD + 1)
-            return f"{wrapper}({left} {symbol} {right})", _ATOM
+            first = self.text(args[0], _ADD)
+            second = self.text(args[1], _MUL if symbol == "*" else _ADD + 1)
+            return f"{wrapper}({first} {symbol} {second})", _ATOM
         if op in ("is_ip_prefix", "is_ip_prefix_strict"):
-            value = self.text(args[0], _TERNARY)
+            shown_value = self.text(args[0], _TERNARY)
             version = next((a for a in args[1:] if a.type == ir.INT), None)
             strict = next((a for a in args[1:] if a.type == ir.BOOL), None)
-            parts = [value, self.text(version, _TERNARY) if version else "0"]
+            parts = [shown_value, self.text(version, _TERNARY) if version else "0"]
             if strict is not None:
                 parts.append(self.text(strict, _TERNARY))
             return f"cel.is_ip_prefix({', '.join(parts)})", _ATOM
@@ -230,8 +236,8 @@ class _Printer:
             kind, part = op.split(":")
             return f"cel.{kind}({self.text(args[0], _TERNARY)}, {pyrepr(part)})", _ATOM
         if op in _CALLS:
-            inner = ", ".join(self.text(arg, _TERNARY) for arg in args)
-            return f"{_CALLS[op]}({inner})", _ATOM
+            shown_args = ", ".join([self.text(argument, _TERNARY) for argument in args])
+            return f"{_CALLS[op]}({shown_args})", _ATOM
         raise AssertionError(f"no Python for CEL overload {op}")
 
     def _membership(self, node: ir.Op, *, negated: bool) -> tuple[str, int]:
@@ -242,7 +248,10 @@ class _Printer:
             needle, haystack = node.args
         if isinstance(haystack, ir.Const) and isinstance(haystack.value, list):
             members = tuple(haystack.value)
-            if all(isinstance(m, str | bytes | int | float) and not isinstance(m, bool) for m in members):
+            if all(
+                isinstance(m, str | bytes | int | float) and not isinstance(m, bool)
+                for m in members
+            ):
                 container = self._constants.member_set(members)
             else:
                 container = _literal(haystack.value)

@@ -33,12 +33,12 @@ class BlockWriter:
     def message(
         self,
         message: Message,
-        embedded: Callable[[Field], Embedded | None],
+        embedded: Callable[[str], Embedded | None],
     ) -> list[str]:
         lines: list[str] = []
         for field in message.fields:
             rules = field.protovalidate
-            callee = embedded(field)
+            callee = embedded(field.name)
             if rules is None and callee is None:
                 continue
             if rules is not None and rules.ignore is Ignore.ALWAYS:
@@ -48,28 +48,34 @@ class BlockWriter:
             if oneof.protovalidate_required:
                 lines.append(f"if m.WhichOneof({pyrepr(oneof.name)}) is None:")
                 lines += _indent(
-                    _violation(f"prefix + {pyrepr(oneof.name)}", "required",
-                               "exactly one field is required in oneof", "required")
+                    _violation(
+                        f"prefix + {pyrepr(oneof.name)}",
+                        "required",
+                        "exactly one field is required in oneof",
+                        "",
+                    )
                 )
-        rules = message.protovalidate
-        if rules is not None:
-            for oneof_rule in rules.oneofs:
+        message_rules = message.protovalidate
+        if message_rules is not None:
+            for oneof_rule in message_rules.oneofs:
                 fields = {field.name: field for field in message.fields}
                 tests = [_presence(fields[name], "m") for name in oneof_rule.fields]
                 listed = ", ".join(oneof_rule.fields)
                 count = " + ".join(f"({test})" for test in tests)
                 lines.append(fit(f"if {count} > 1:", 4))
                 lines += _indent(
-                    _violation("prefix[:-1]", "message.oneof",
-                               f"only one of {listed} can be set", "oneof")
+                    _violation(
+                        "prefix[:-1]", "message.oneof", f"only one of {listed} can be set", "oneof"
+                    )
                 )
                 if oneof_rule.required:
                     lines.append(fit(f"if not ({' or '.join(tests)}):", 4))
                     lines += _indent(
-                        _violation("prefix[:-1]", "message.oneof",
-                                   f"one of {listed} must be set", "oneof")
+                        _violation(
+                            "prefix[:-1]", "message.oneof", f"one of {listed} must be set", "oneof"
+                        )
                     )
-            for check in rules.checks:
+            for check in message_rules.checks:
                 # protovalidate reports a message's own rules without a rule path.
                 lines += self._check(check._replace(rule_path=""), "m", "prefix[:-1]", False, 4)
         return lines
@@ -97,15 +103,17 @@ class BlockWriter:
             body += checks
         if collection:
             body += self._elements(field, rules, value, callee)
+            if not any(value in line for line in body[1:]):
+                body = body[1:]  # nothing reads the collection: no local for it
         elif callee is not None:
             body.append(self._embedded_call(callee, source, f"prefix + {pyrepr(field.name + '.')}"))
-        if not body:
-            return []
         required = (
-            _violation(path, "required", "value is required", "required")
-            if rules.required
-            else []
+            _violation(path, "required", "value is required", "required") if rules.required else []
         )
+        if not body and not required:
+            return []
+        if field.has_presence and not collection and not body:
+            return [f"if not m.HasField({pyrepr(field.name)}):", *_indent(required)]
         if field.has_presence and not collection:
             guard = f"m.HasField({pyrepr(field.name)})"
             if not required and _lone_if(body):
@@ -114,8 +122,10 @@ class BlockWriter:
             if required:
                 lines += ["else:", *_indent(required)]
             return lines
-        if required:
+        if required and body:
             return [f"if not {source}:", *_indent(required), "else:", *_indent(body)]
+        if required:
+            return [f"if not {source}:", *_indent(required)]
         return body
 
     def _elements(
@@ -132,7 +142,9 @@ class BlockWriter:
             item_callee = callee
             if rules.items is not None:
                 inner += self._element_rules(rules.items, item, path, field.map_entry.value, False)
-            if item_callee is not None and not (rules.items and rules.items.ignore is Ignore.ALWAYS):
+            if item_callee is not None and not (
+                rules.items and rules.items.ignore is Ignore.ALWAYS
+            ):
                 nested = f'f"{{prefix}}{name}[{{validation.key_text({key})}}]."'
                 inner.append(self._embedded_call(item_callee, item, nested))
             if inner:
@@ -186,7 +198,10 @@ class BlockWriter:
         if check.failure is not None:
             condition = self._python(check.failure, this)
             head = "if True:" if condition == "True" else fit(f"if {condition}:", at + 8)
-            return [head, *_indent(_violation(path, check.rule_id, check.message, check.rule_path, for_key))]
+            return [
+                head,
+                *_indent(_violation(path, check.rule_id, check.message, check.rule_path, for_key)),
+            ]
         assert check.message_expression is not None
         text = self._python(check.message_expression, this)
         return [

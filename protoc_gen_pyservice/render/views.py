@@ -124,9 +124,8 @@ def validate_module(plan: ValidationPlan, names: ImportTracker) -> ValidateModul
         lines: tuple[str, ...] = ()
         if message.protovalidate is not None:
             embedded = dict(message.protovalidate_embedded)
-            lines = tuple(
-                writer.message(message.protovalidate, lambda field: embedded.get(field.name))
-            )
+            written = writer.message(message.protovalidate, embedded.get)
+            lines = tuple("\n".join(written).split("\n"))
         messages.append(
             MessageCheckView(
                 plan=message,

@@ -189,7 +189,12 @@ def parse_timestamp(text: str) -> Timestamp:
     year, month, day, hour, minute, second, fraction, zone = match.groups()
     try:
         moment = datetime.datetime(
-            int(year), int(month), int(day), int(hour), int(minute), int(second),
+            int(year),
+            int(month),
+            int(day),
+            int(hour),
+            int(minute),
+            int(second),
             tzinfo=datetime.UTC,
         )
     except ValueError:

@@ -17,8 +17,8 @@ from typing import Any, NamedTuple, NoReturn, TypeVar
 import grpc
 import grpc.aio
 from google.protobuf.message import Message
-from protoc_gen_pyservice.runtime import context as context_vars
 from protoc_gen_pyservice.runtime import cel, timeouts, validation
+from protoc_gen_pyservice.runtime import context as context_vars
 from protoc_gen_pyservice.runtime.errors import (
     NO_ERROR_MAP,
     STATUS_DETAILS_KEY,

@@ -535,6 +535,9 @@ def _fill_path(target: Any, descriptor: Any, path: str) -> None:
                 field = current.file.pool.FindExtensionByName(name[1:-1])
             else:
                 field = current.fields_by_name.get(name)
+            if field is None and name in current.oneofs_by_name:
+                target.elements.add(field_name=name)  # a oneof: protovalidate names it alone
+                return
             if field is None:
                 return
             element = target.elements.add(
@@ -557,8 +560,12 @@ def _fill_path(target: Any, descriptor: Any, path: str) -> None:
                 element.string_key = subscript[1:-1].replace('\\"', '"').replace("\\\\", "\\")
             elif subscript in ("true", "false"):
                 element.bool_key = subscript == "true"
-            elif key_field.type in (FieldDescriptor.TYPE_UINT32, FieldDescriptor.TYPE_UINT64,
-                                    FieldDescriptor.TYPE_FIXED32, FieldDescriptor.TYPE_FIXED64):
+            elif key_field.type in (
+                FieldDescriptor.TYPE_UINT32,
+                FieldDescriptor.TYPE_UINT64,
+                FieldDescriptor.TYPE_FIXED32,
+                FieldDescriptor.TYPE_FIXED64,
+            ):
                 element.uint_key = int(subscript)
             else:
                 element.int_key = int(subscript)
