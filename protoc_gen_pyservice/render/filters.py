@@ -189,7 +189,11 @@ def fit(statement: str, indent: int) -> str:
             head = body[: opening + 1]
             if indent + 4 + len(arguments) <= LINE_LENGTH:
                 return f"{head}\n{pad}{arguments}\n{end}){trailer}"
-            exploded = "".join(f"{pad}{part},\n" for part in _split_top_level(arguments, ", "))
+            parts = _split_top_level(arguments, ", ")
+            if len(parts) == 1 and " for " in arguments:
+                # A lone generator argument takes no trailing comma (it would not parse).
+                return f"{head}\n{pad}{arguments}\n{end}){trailer}"
+            exploded = "".join(f"{pad}{part},\n" for part in parts)
             return f"{head}\n{exploded}{end}){trailer}"
     return statement
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from protoc_gen_pyservice.model.cel_ir import Node
-from protoc_gen_pyservice.model.nodes import Field, FieldType, Message
+from protoc_gen_pyservice.model.nodes import Field, Message
 from protoc_gen_pyservice.model.plan import Embedded
 from protoc_gen_pyservice.model.protovalidate import Ignore, RuleCheck, ValueRules, value_read
 from protoc_gen_pyservice.render import cel
@@ -62,17 +62,17 @@ class BlockWriter:
                 tests = [_presence(fields[name], "m") for name in oneof_rule.fields]
                 listed = ", ".join(oneof_rule.fields)
                 count = " + ".join(f"({test})" for test in tests)
-                lines.append(fit(f"if {count} > 1:", 4))
+                lines.append(f"if {count} > 1:")
                 lines += _indent(
                     _violation(
-                        "prefix[:-1]", "message.oneof", f"only one of {listed} can be set", "oneof"
+                        "prefix[:-1]", "message.oneof", f"only one of {listed} can be set", ""
                     )
                 )
                 if oneof_rule.required:
-                    lines.append(fit(f"if not ({' or '.join(tests)}):", 4))
+                    lines.append(f"if not ({' or '.join(tests)}):")
                     lines += _indent(
                         _violation(
-                            "prefix[:-1]", "message.oneof", f"one of {listed} must be set", "oneof"
+                            "prefix[:-1]", "message.oneof", f"one of {listed} must be set", ""
                         )
                     )
             for check in message_rules.checks:
@@ -86,7 +86,6 @@ class BlockWriter:
         collection = field.repeated or field.map_entry is not None
         value = f"{field.name}_value"
         body: list[str] = []
-        is_message = field.type in (FieldType.MESSAGE, FieldType.GROUP) and not collection
         read = value_read(field) if not collection else "plain"
         this = _read(source, read)
         if this != source:
@@ -96,9 +95,10 @@ class BlockWriter:
             body.append(f"{value} = {source}")
             this = value
         checks = self._checks(rules.checks, this, path, False, 0)
-        if rules.ignore is Ignore.IF_ZERO_VALUE and checks and not is_message:
-            body.append(f"if {_nonzero(this, field, read)}:")
-            body += _indent(checks)
+        # A field with presence is zero only when unset, which the HasField guard skips:
+        # protovalidate checks an `optional` field set to 0 even with IGNORE_IF_ZERO_VALUE.
+        if rules.ignore is Ignore.IF_ZERO_VALUE and checks and not field.has_presence:
+            body += _guard(this, checks)
         else:
             body += checks
         if collection:
@@ -116,8 +116,8 @@ class BlockWriter:
             return [f"if not m.HasField({pyrepr(field.name)}):", *_indent(required)]
         if field.has_presence and not collection:
             guard = f"m.HasField({pyrepr(field.name)})"
-            if not required and _lone_if(body):
-                return [fit(f"if {guard} and {body[0][3:-1]}:", 4), *body[1:]]
+            if not required:
+                return _guard(guard, body)
             lines = [f"if {guard}:", *_indent(body)]
             if required:
                 lines += ["else:", *_indent(required)]
@@ -183,7 +183,7 @@ class BlockWriter:
                 *checks,
             ]
         if rules.ignore is Ignore.IF_ZERO_VALUE and checks:
-            return [*lines, f"if {this}:", *_indent(checks)]
+            return [*lines, *_guard(this, checks)]
         return [*lines, *checks] if checks else []
 
     def _checks(
@@ -197,7 +197,7 @@ class BlockWriter:
     def _check(self, check: RuleCheck, this: str, path: str, for_key: bool, at: int) -> list[str]:
         if check.failure is not None:
             condition = self._python(check.failure, this)
-            head = "if True:" if condition == "True" else fit(f"if {condition}:", at + 8)
+            head = "if True:" if condition == "True" else f"if {condition}:"
             return [
                 head,
                 *_indent(_violation(path, check.rule_id, check.message, check.rule_path, for_key)),
@@ -205,7 +205,7 @@ class BlockWriter:
         assert check.message_expression is not None
         text = self._python(check.message_expression, this)
         return [
-            fit(f"if message := {text}:", at + 8),
+            f"if message := {text}:",
             *_indent(_violation(path, check.rule_id, None, check.rule_path, for_key)),
         ]
 
@@ -226,6 +226,26 @@ def _lone_if(lines: list[str]) -> bool:
     )
 
 
+def laid_out(lines: list[str], indent: int) -> list[str]:
+    """Statements written one a line, each laid out as ruff-format would at its depth below
+    `indent` (continuation lines keep the statement's own indentation)."""
+    out = []
+    for line in lines:
+        body = line.lstrip(" ")
+        depth = len(line) - len(body)
+        fitted = fit(body, indent + depth)
+        out += [" " * depth + part if part else part for part in fitted.split("\n")]
+    return out
+
+
+def _guard(condition: str, body: list[str]) -> list[str]:
+    """`body` only when `condition` holds; a lone `if` in it takes the condition into its own
+    (`if A and B:`), as ruff's SIM102 wants."""
+    if _lone_if(body):
+        return [f"if {condition} and {body[0][3:-1]}:", *body[1:]]
+    return [f"if {condition}:", *_indent(body)]
+
+
 def _read(source: str, read: str) -> str:
     if read == "duration":
         return f"cel.read_duration({source})"
@@ -234,12 +254,6 @@ def _read(source: str, read: str) -> str:
     if read == "wrapper":
         return f"{source}.value"
     return source
-
-
-def _nonzero(this: str, field: Field, read: str) -> str:
-    if field.repeated or field.map_entry is not None:
-        return this
-    return this
 
 
 def _presence(field: Field, owner: str) -> str:

@@ -125,7 +125,7 @@ def validate_module(plan: ValidationPlan, names: ImportTracker) -> ValidateModul
         if message.protovalidate is not None:
             embedded = dict(message.protovalidate_embedded)
             written = writer.message(message.protovalidate, embedded.get)
-            lines = tuple("\n".join(written).split("\n"))
+            lines = tuple(protovalidate.laid_out(written, 4))
         messages.append(
             MessageCheckView(
                 plan=message,

@@ -234,3 +234,117 @@ def test_violations_convert_to_the_protovalidate_detail(pv: Any) -> None:
 
     assert sorted(map(key, detail.violations)) == sorted(map(key, reference.violations))
     assert len(detail.violations) >= 6
+
+
+@pytest.fixture(scope="module")
+def more(load: Callable[[str], Any]) -> Any:
+    return load("protovalidate_more")
+
+
+def _node(more: Any, depth: int, names: list[str]) -> Any:
+    node = more.PvNode(name=names[depth % len(names)] if names else "")
+    if depth > 0:
+        node.children.add().CopyFrom(_node(more, depth - 1, names))
+        node.named[names[0] if names else ""].CopyFrom(_node(more, depth - 1, names[1:]))
+        node.parent.CopyFrom(_node(more, depth - 1, names[::-1]))
+    return node
+
+
+@_SETTINGS
+@given(
+    depth=st.integers(0, 3),
+    names=st.lists(st.sampled_from(["", "n", "node"]), max_size=4),
+    extra_children=st.integers(0, 4),
+)
+def test_recursive_messages_agree(
+    more: Any, depth: int, names: list[str], extra_children: int
+) -> None:
+    node = _node(more, depth, names)
+    for _ in range(extra_children):
+        node.children.add(name="")
+    agree(node)
+
+
+@_SETTINGS
+@given(
+    a=st.sampled_from(["", "x"]),
+    b=st.integers(-1, 1),
+    c=st.sampled_from(["", "y"]),
+    d=st.lists(st.just("z"), max_size=2),
+    step=st.integers(-11, 11),
+    mask=st.lists(st.sampled_from(["a", "b", "b.c", "b.c.d", "a.x", "e"]), max_size=3),
+    any_url=st.none() | st.sampled_from(["type.googleapis.com/vt.PvNode", "type.googleapis.com/x"]),
+    maybe=st.none() | st.integers(-1, 12),
+    spoken=st.none() | st.sampled_from(["", "a", "ab"]),
+    nodes=st.lists(st.none() | st.sampled_from(["", "n"]), max_size=3),
+    by_name=st.dictionaries(st.sampled_from(["", "k"]), st.sampled_from(["", "n"]), max_size=2),
+    root=st.none() | st.sampled_from(["", "n"]),
+    zero_ok=st.integers(-1, 7),
+    empty_ok=st.lists(st.integers(0, 3), max_size=3),
+)
+def test_presence_oneof_predefined_and_well_known_agree(
+    more: Any,
+    mask: list[str],
+    any_url: str | None,
+    maybe: int | None,
+    spoken: str | None,
+    nodes: list[str | None],
+    by_name: dict[str, str],
+    root: str | None,
+    **fields: Any,
+) -> None:
+    message = more.PvMore(**fields)
+    if mask:
+        message.mask.paths.extend(mask)
+    if any_url is not None:
+        message.any.type_url = any_url
+    if maybe is not None:
+        message.maybe = maybe
+    if spoken is not None:
+        message.spoken = spoken
+    for name in nodes:
+        item = message.nodes.add()
+        if name is not None:
+            item.name = name
+    for key, name in by_name.items():
+        message.by_name[key].name = name
+    if root is not None:
+        message.root.name = root
+    agree(message)
+
+
+@_SETTINGS
+@given(
+    count=st.none() | st.integers(-1, 1),
+    label=st.none() | st.sampled_from(["", "ab", "abc"]),
+    needed=st.none() | st.sampled_from(["", "x"]),
+    defaulted=st.none() | st.integers(3, 8),
+    zero_ignored=st.none() | st.integers(-1, 1),
+    values=st.lists(st.integers(-1, 1), max_size=2),
+)
+def test_proto2_presence_agrees(
+    load: Callable[[str], Any], values: list[int], **fields: int | str | None
+) -> None:
+    message = load("protovalidate_proto2").PvProto2(values=values)
+    for name, value in fields.items():
+        if value is not None:
+            setattr(message, name, value)
+    agree(message)
+
+
+@_SETTINGS
+@given(
+    explicit_count=st.none() | st.integers(-1, 1),
+    implicit_count=st.integers(-1, 1),
+    implicit_name=st.sampled_from(["", "x"]),
+    explicit_name=st.none() | st.sampled_from(["", "x"]),
+    zero_ignored=st.integers(-1, 1),
+)
+def test_editions_presence_agrees(
+    load: Callable[[str], Any], **fields: int | str | None
+) -> None:
+    message = load("protovalidate_editions").PvEditions()
+    for name, value in fields.items():
+        if value is not None:
+            setattr(message, name, value)
+    agree(message)
