@@ -7,6 +7,7 @@ import subprocess
 import sys
 import tomllib
 import zipfile
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -120,13 +121,25 @@ def test_include_path_is_enough_to_compile_annotated_protos(tmp_path: Path) -> N
         capture_output=True,
         text=True,
         check=True,
-        env={**os.environ, "HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config")},
+        env={
+            **{k: v for k, v in os.environ.items() if k != "XDG_CACHE_HOME"},
+            "HOME": str(home),
+            "XDG_CONFIG_HOME": str(home / ".config"),
+        },
     )
     arguments = result.stdout.split()
     assert (Path(arguments[0]) / "pyservice" / "options.proto").is_file()
     mapping = next(a for a in arguments if a.startswith("validate/validate.proto="))
     assert ".." not in mapping
-    assert not any(home.iterdir()), "include-path wrote files"
+    # The one file it may write: buf/validate/validate.proto printed into the user cache.
+    written = sorted(
+        path.relative_to(home).as_posix() for path in home.rglob("*") if path.is_file()
+    )
+    assert written == [
+        f".cache/pyservice/protovalidate-{metadata.version('protovalidate')}"
+        "/buf/validate/validate.proto"
+    ], written
+    assert f"buf/validate/validate.proto={home / written[0]}" in arguments
     (tmp_path / "a.proto").write_text(
         'syntax = "proto3";\nimport "validate/validate.proto";\nimport "pyservice/options.proto";\n'
         "message A { string b = 1 [(validate.rules).string.min_len = 1]; }\n"

@@ -250,8 +250,9 @@ def scaffold_command(
 @cli.command("fetch-protos")
 @_one_line_errors
 def fetch_protos() -> None:
-    """Copy validate/validate.proto and pyservice/options.proto from the installed packages
-    into .pyservice/include/, a module of buf.yaml (pyservice generate does this itself)."""
+    """Copy validate/validate.proto, buf/validate/validate.proto and pyservice/options.proto
+    from the installed packages into .pyservice/include/, a module of buf.yaml (pyservice
+    generate does this itself)."""
     found = project.find()
     for path in _fetch(found):
         click.echo(f"copied {_shown(path, found.root)}")
@@ -260,7 +261,9 @@ def fetch_protos() -> None:
 @cli.command("include-path")
 @_one_line_errors
 def include_path() -> None:
-    """Print, one a line, what protoc needs after -I to find pyservice/options.proto and
-    validate/validate.proto where they are installed. Writes nothing."""
+    """Print, one a line, what protoc needs after -I to find pyservice/options.proto,
+    validate/validate.proto and buf/validate/validate.proto where they are installed. Writes
+    nothing but, once per protovalidate version, buf/validate/validate.proto printed from its
+    descriptor into the user cache ($XDG_CACHE_HOME/pyservice)."""
     for argument in protos.protoc_include_args():
         click.echo(argument)

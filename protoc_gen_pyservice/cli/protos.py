@@ -16,10 +16,17 @@ import ast
 import os
 from importlib import metadata
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from google.protobuf import descriptor_pb2, descriptor_pool
-from protoc_gen_pyservice.cli.proto_source import proto_source
+from google.protobuf import (
+    descriptor_pb2,
+    descriptor_pool,
+    duration_pb2,
+    field_mask_pb2,
+    timestamp_pb2,
+)
+from google.protobuf.message import DecodeError
+from protoc_gen_pyservice.cli.proto_source import UnprintableProtoError, proto_source
 
 # Where `pyservice fetch-protos` copies them for buf: a folder the tool owns (ignored by git,
 # a module of the project's buf.yaml that buf neither lints nor generates).
@@ -40,6 +47,13 @@ DEPENDENCY_PROTOS = (
     DependencyProto("buf/validate/validate.proto", "protovalidate"),
     DependencyProto("pyservice/options.proto", "protoc-gen-pyservice"),
 )
+# The imports of buf/validate/validate.proto, by the modules that hold their descriptors.
+_WELL_KNOWN: dict[str, Any] = {
+    "google/protobuf/descriptor.proto": descriptor_pb2,
+    "google/protobuf/duration.proto": duration_pb2,
+    "google/protobuf/field_mask.proto": field_mask_pb2,
+    "google/protobuf/timestamp.proto": timestamp_pb2,
+}
 # Where protovalidate's generated module sits inside its wheel.
 _PROTOVALIDATE_MODULE = "protovalidate/_gen/buf/validate/validate_pb.py"
 
@@ -112,10 +126,17 @@ def _printed_protovalidate(proto: DependencyProto) -> Path:
     if target.is_file():
         return target
     module = _installed_file(proto.distribution, _PROTOVALIDATE_MODULE)
-    file = descriptor_pb2.FileDescriptorProto.FromString(serialized_descriptor(module))
-    if file.name != proto.import_path:
-        raise MissingProtoError(f"{module} describes {file.name}, not {proto.import_path}")
-    source = proto_source(file, pool_with(file))
+    try:
+        file = descriptor_pb2.FileDescriptorProto.FromString(serialized_descriptor(module))
+        if file.name != proto.import_path:
+            raise MissingProtoError(f"{module} describes {file.name}, not {proto.import_path}")
+        source = proto_source(file, pool_with(file))
+    except (DecodeError, UnprintableProtoError, TypeError, KeyError, ValueError) as error:
+        raise MissingProtoError(
+            f"{proto.import_path} cannot be printed from protovalidate {version}'s descriptor "
+            f"({error}); pin protovalidate==2.1.0 or add buf.build/bufbuild/protovalidate to "
+            "buf.yaml's deps"
+        ) from None
     target.parent.mkdir(parents=True, exist_ok=True)
     scratch = target.with_suffix(f".{os.getpid()}.tmp")
     scratch.write_text(source, encoding="utf-8")
@@ -141,25 +162,22 @@ def serialized_descriptor(module: Path) -> bytes:
 
 
 def pool_with(file: descriptor_pb2.FileDescriptorProto) -> descriptor_pool.DescriptorPool:
-    """A pool with `file` and its well-known-type imports, so its options print by name."""
+    """A pool with `file` and the well-known types it imports, so its options print by name."""
     pool = descriptor_pool.DescriptorPool()
-    default = descriptor_pool.Default()
     added: set[str] = set()
 
     def add(name: str) -> None:
         if name in added:
             return
+        module = _WELL_KNOWN.get(name)
+        if module is None:
+            raise MissingProtoError(f"{file.name} imports {name}, which is not a well-known type")
         added.add(name)
         dependency = descriptor_pb2.FileDescriptorProto()
-        default.FindFileByName(name).CopyToProto(dependency)
+        module.DESCRIPTOR.CopyToProto(dependency)
         for inner in dependency.dependency:
             add(inner)
         pool.Add(dependency)
-
-    # The well-known types' modules register them in the default pool.
-    from google.protobuf import (  # noqa: F401
-        descriptor_pb2 as _descriptor,
-    )
 
     for dependency_name in file.dependency:
         add(dependency_name)

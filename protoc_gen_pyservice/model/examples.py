@@ -15,10 +15,11 @@ empty collections) are broken by setting them to a valid value with the rule bro
 from __future__ import annotations
 
 import enum
+import itertools
 from collections.abc import Callable
 from typing import NamedTuple, TypeAlias
 
-from protoc_gen_pyservice.model import naming
+from protoc_gen_pyservice.model import cel_eval, naming
 from protoc_gen_pyservice.model.nodes import Field, FieldType, File, Message, Service, TypeRef
 from protoc_gen_pyservice.model.plan import (
     Check,
@@ -27,6 +28,8 @@ from protoc_gen_pyservice.model.plan import (
     FieldKind,
     FieldPlan,
     Literal,
+    MessagePlan,
+    OneofPlan,
     ValuePlan,
 )
 from protoc_gen_pyservice.model.solve import Domain, FromNow, Values
@@ -190,6 +193,9 @@ class ExamplesPlanner:
 
     def __init__(self, planner: ValidationPlanner) -> None:
         self._planner = planner
+        # The valid values of the message whose cases are being found: the message's own
+        # CEL rules must keep holding when a case changes one field.
+        self._current: dict[str, Value] = {}
 
     def plan(self, file: File) -> TestingPlan:
         taken: set[str] = set()
@@ -220,7 +226,7 @@ class ExamplesPlanner:
         names: set[str] = set()
         cases = tuple(
             Case(
-                name=naming.unique(f"{item.path}-{item.rule_id}", names),
+                name=naming.unique(_case_name(item.path, item.rule_id), names),
                 field_path=item.path,
                 rule_id=item.rule_id,
                 change=item.change,
@@ -255,7 +261,7 @@ class ExamplesPlanner:
             if value is not None:
                 values[field.name] = value
         for oneof in planned[0].oneofs if planned else ():
-            members = next(o.field_names for o in message.oneofs if o.name == oneof.name)
+            members = _members(message, oneof)
             if any(name in values for name in members):
                 continue
             for name in members:
@@ -266,10 +272,64 @@ class ExamplesPlanner:
                 if value is not None:
                     values[name] = value
                     break
+        if message.protovalidate is not None and message.protovalidate.checks:
+            self._satisfy_message_rules(message, plans, constants, values)
         return MessageValue(
             ref,
             tuple(FieldValue(f.name, values[f.name]) for f in message.fields if f.name in values),
         )
+
+    def _satisfy_message_rules(
+        self,
+        message: Message,
+        plans: dict[str, FieldPlan],
+        constants: dict[str, Constant],
+        values: dict[str, Value],
+    ) -> None:
+        """Change scalar fields the message's own CEL rules read until they all hold, trying
+        a few valid values of each (bounded); a Provided value when none do."""
+        if _message_rules_hold(message, values):
+            return
+        assert message.protovalidate is not None
+        names: list[str] = []
+        for check in message.protovalidate.checks:
+            for expression in (check.failure, check.message_expression):
+                if expression is not None:
+                    names += [n for n in cel_eval.fields_read(expression) if n not in names]
+        options: list[list[Value | None]] = []
+        fields: list[Field] = []
+        for name in names[:3]:
+            field = _field(message, name)
+            if field.repeated or field.map_entry is not None or _is_plain_message(field):
+                continue
+            plan = plans.get(name)
+            found = self._values(
+                field.type, field.type_ref, plan.value if plan else None, constants
+            )
+            if found is None:
+                found = Values(self._domain(field.type, field.type_ref), (), {}, False)
+            candidates = found.passing(6, filled=True) or found.passing(1, filled=True) or []
+            fields.append(field)
+            options.append(
+                [values.get(name), *(self._node(field.type, field.type_ref, c) for c in candidates)]
+            )
+        for combination in itertools.islice(itertools.product(*options), 500):
+            trial = dict(values)
+            for field, value in zip(fields, combination, strict=True):
+                if value is None:
+                    trial.pop(field.name, None)
+                else:
+                    trial[field.name] = value
+            if _message_rules_hold(message, trial):
+                values.clear()
+                values.update(trial)
+                return
+        if fields:
+            values[fields[0].name] = Provided(
+                _full_name(message, fields[0]),
+                message.protovalidate.checks[0].rule_id,
+                "no example derived passes the message's own CEL rules",
+            )
 
     def _valid_field(self, slot: _Slot) -> Value | None:
         """The field's value in a valid message, None where unset is valid."""
@@ -298,8 +358,10 @@ class ExamplesPlanner:
             return None  # unset, so not checked
         values = self._values(field.type, field.type_ref, value_plan, constants)
         if values is None:
-            return self._any_value(field.type, field.type_ref) if field.has_presence else None
-        found = values.passing(filled=field.has_presence)
+            if field.has_presence or required:
+                return self._any_value(field.type, field.type_ref)
+            return None
+        found = values.passing(filled=field.has_presence or required)
         if found is None:
             return _provided(message, field, values)
         if values.is_empty(found[0]) and not field.has_presence:
@@ -394,6 +456,24 @@ class ExamplesPlanner:
         message = self._planner.message(ref)
         inside = (*ancestors, ref.proto_name)
         current = {value.name: value.value for value in valid.fields}
+        outer_current = self._current
+        self._current = current
+        try:
+            self._field_breaks(plan, constants, message, inside, current, found)
+        finally:
+            self._current = outer_current
+        self._message_rule_breaks(message, plan, constants, current, found)
+        return self._oneof_breaks(plan, message, current, found)
+
+    def _field_breaks(
+        self,
+        plan: MessagePlan,
+        constants: dict[str, Constant],
+        message: Message,
+        inside: tuple[str, ...],
+        current: dict[str, Value],
+        found: _Found,
+    ) -> None:
         for field_plan in plan.fields:
             field = _field(message, field_plan.name)
             value = current.get(field.name)
@@ -408,9 +488,73 @@ class ExamplesPlanner:
                 self._single_breaks(slot, value, found)
             else:
                 self._collection_breaks(slot, value, found)
+
+    def _message_rule_breaks(
+        self,
+        message: Message,
+        plan: MessagePlan,
+        constants: dict[str, Constant],
+        current: dict[str, Value],
+        found: _Found,
+    ) -> None:
+        """A case for each of the message's own CEL rules: one scalar field it reads set to
+        a value valid for the field that breaks that rule alone."""
+        rules = message.protovalidate
+        if rules is None:
+            return
+        plans = {field_plan.name: field_plan for field_plan in plan.fields}
+        for index, check in enumerate(rules.checks):
+            change = self._message_rule_break(message, plans, constants, current, index)
+            if change is None:
+                found.skipped.append(
+                    Skipped("", check.rule_id, "no single field change breaks this rule alone")
+                )
+            else:
+                found.breaks.append(_Break("", check.rule_id, change))
+
+    def _message_rule_break(
+        self,
+        message: Message,
+        plans: dict[str, FieldPlan],
+        constants: dict[str, Constant],
+        current: dict[str, Value],
+        index: int,
+    ) -> Change | None:
+        assert message.protovalidate is not None
+        check = message.protovalidate.checks[index]
+        expression = check.failure if check.failure is not None else check.message_expression
+        assert expression is not None
+        for name in cel_eval.fields_read(expression):
+            field = _field(message, name)
+            if field.repeated or field.map_entry is not None or _is_plain_message(field):
+                continue
+            plan = plans.get(name)
+            values = self._values(
+                field.type, field.type_ref, plan.value if plan else None, constants
+            )
+            if values is None:
+                values = Values(self._domain(field.type, field.type_ref), (), {}, False)
+            for candidate in values.passing(12, filled=True) or []:
+                node = self._node(field.type, field.type_ref, candidate)
+                outcomes = _message_rule_outcomes(message, {**current, name: node})
+                if outcomes is not None and [not ok for ok in outcomes] == [
+                    position == index for position in range(len(outcomes))
+                ]:
+                    return Change((), name, ChangeKind.SET, node)
+        return None
+
+    def _oneof_breaks(
+        self, plan: MessagePlan, message: Message, current: dict[str, Value], found: _Found
+    ) -> _Found:
         for oneof in plan.oneofs:
-            members = next(o.field_names for o in message.oneofs if o.name == oneof.name)
-            if any(name in current for name in members):
+            members = _members(message, oneof)
+            if oneof.members:
+                found.skipped.append(
+                    Skipped(
+                        "", oneof.check.rule_id, "a message oneof rule is no real oneof to clear"
+                    )
+                )
+            elif any(name in current for name in members):
                 found.breaks.append(
                     _Break(
                         oneof.name, oneof.check.rule_id, Change((), oneof.name, ChangeKind.CLEAR)
@@ -439,8 +583,16 @@ class ExamplesPlanner:
             return
         values = self._values(field.type, field.type_ref, value_plan, constants)
         assert values is not None
+        message = slot.message
+
+        def keeps_message_rules(candidate: object) -> bool:
+            if message.protovalidate is None or not message.protovalidate.checks:
+                return True
+            trial = {**self._current, name: self._node(field.type, field.type_ref, candidate)}
+            return _message_rules_hold(message, trial)
+
         for index, check in enumerate(value_plan.checks):
-            bad = values.breaking(index)
+            bad = values.breaking(index, keeps_message_rules)
             if bad is None:
                 found.skipped.append(Skipped(name, check.rule_id, _why_unbreakable(values, check)))
                 continue
@@ -482,7 +634,8 @@ class ExamplesPlanner:
                 changed = self._apply(nested, broken.change)
                 value = rebuild(changed) if rebuild is not None else changed
                 change = Change((), field, wrap, value)
-            found.breaks.append(_Break(f"{path}.{broken.path}", broken.rule_id, change))
+            inner_path = f"{path}.{broken.path}" if broken.path else path
+            found.breaks.append(_Break(inner_path, broken.rule_id, change))
 
     def _collection_breaks(self, slot: _Slot, current: Value | None, found: _Found) -> None:
         _, field, plan, constants, ancestors = slot
@@ -500,7 +653,11 @@ class ExamplesPlanner:
 
         for check in plan.collection_checks:
             changed: ListValue | MapValue | None = None
-            reason = "no items of that count could be derived"
+            reason = (
+                "a CEL rule on the whole collection is not solved"
+                if check.kind is CheckKind.CEL
+                else "no items of that count could be derived"
+            )
             if check.kind in (CheckKind.LEN_LT, CheckKind.EMPTY):
                 if plan.collection_ignore_empty and low - 1 == 0:
                     reason = "an empty collection is not checked (ignore_empty)"
@@ -747,9 +904,82 @@ def _unique_items(plan: FieldPlan | None) -> bool:
 
 
 def _minimum_count(plan: FieldPlan | None) -> int:
+    if plan is not None and plan.required is not None:  # protovalidate's `required`
+        return max(1, _count_bounds(plan)[0])
     if plan is None or plan.collection_ignore_empty:
         return 0
     return _count_bounds(plan)[0]
+
+
+def _case_name(path: str, rule_id: str) -> str:
+    """A pytest id: the field path (`message` for a message's own rules) and the rule id,
+    which protovalidate's custom rules may spell with spaces."""
+    return f"{path or 'message'}-{'_'.join(rule_id.split())}"
+
+
+def _cel_value(value: Value) -> object:
+    """A value tree node as CEL sees it, for the message's own rules."""
+    if isinstance(value, Scalar):
+        return value.value
+    if isinstance(value, EnumConstant):
+        return value.number
+    if isinstance(value, ListValue):
+        return [_cel_value(item) for item in value.items]
+    if isinstance(value, MapValue):
+        return {_cel_value(key): _cel_value(item) for key, item in value.entries}
+    raise cel_eval.Unsupported(type(value).__name__)
+
+
+_DEFAULTS = {
+    FieldType.STRING: "",
+    FieldType.BYTES: b"",
+    FieldType.BOOL: False,
+    FieldType.DOUBLE: 0.0,
+    FieldType.FLOAT: 0.0,
+}
+
+
+def _message_rule_outcomes(message: Message, values: dict[str, Value]) -> list[bool] | None:
+    """Whether each of the message's own CEL rules holds on `values`; None when that cannot
+    be told (a rule reads what examples do not model)."""
+    from protoc_gen_pyservice.runtime import cel
+
+    assert message.protovalidate is not None
+    defaults: dict[str, object] = {}
+    for field in message.fields:
+        if field.map_entry is not None:
+            defaults[field.name] = {}
+        elif field.repeated:
+            defaults[field.name] = []
+        elif field.type not in (FieldType.MESSAGE, FieldType.GROUP):
+            defaults[field.name] = _DEFAULTS.get(field.type, 0)
+    try:
+        view = cel_eval.MessageView(
+            {name: _cel_value(value) for name, value in values.items()}, defaults
+        )
+        outcomes = []
+        for check in message.protovalidate.checks:
+            if check.failure is not None:
+                outcomes.append(not cel_eval.evaluate(check.failure, {"this": view}))
+            else:
+                assert check.message_expression is not None
+                outcomes.append(not cel_eval.evaluate(check.message_expression, {"this": view}))
+    except (cel_eval.Unsupported, cel.EvaluationError, TypeError):
+        return None
+    return outcomes
+
+
+def _message_rules_hold(message: Message, values: dict[str, Value]) -> bool:
+    if message.protovalidate is None or not message.protovalidate.checks:
+        return True
+    outcomes = _message_rule_outcomes(message, values)
+    return outcomes is not None and all(outcomes)
+
+
+def _members(message: Message, oneof: OneofPlan) -> tuple[str, ...]:
+    if oneof.members:
+        return oneof.members
+    return next(o.field_names for o in message.oneofs if o.name == oneof.name)
 
 
 def _rule_ids(plan: FieldPlan) -> list[str]:
@@ -771,6 +1001,8 @@ def _item_rule_ids(plan: FieldPlan) -> list[str]:
 def _why_unbreakable(values: Values, check: Check) -> str:
     if values.ignore_empty and check.kind is CheckKind.EMPTY:
         return "an empty value is not checked (ignore_empty)"
+    if values.ignore_empty and check.kind is CheckKind.CEL and check.rule_id.endswith("_empty"):
+        return "an empty value is not checked (IGNORE_IF_ZERO_VALUE)"
     return "no value breaks this rule while passing the others"
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 from typing import NamedTuple
 
+from protoc_gen_pyservice.model.cel_ir import Node
 from protoc_gen_pyservice.model.nodes import Message, TypeRef
 
 Literal = bool | int | float | str | bytes
@@ -39,6 +40,7 @@ class CheckKind(enum.Enum):
     NOT_BEFORE_NOW = "not_before_now"  # timestamps, in nanoseconds
     NOT_AFTER_NOW = "not_after_now"
     NOT_WITHIN = "not_within"
+    CEL = "cel"  # protovalidate: `expression` (compiled CEL) is true when the rule is broken
 
 
 class Range(NamedTuple):
@@ -58,6 +60,8 @@ class Check(NamedTuple):
     function: str | None = None  # runtime predicate, for FORMAT
     fast_function: str | None = None  # a precompiled pattern accepting the common case first
     bounds: Range | None = None
+    expression: Node | None = None  # CEL: the compiled failure condition over `this`
+    rule_path: str = ""  # CEL: protovalidate's rule path
 
 
 class ConstantKind(enum.Enum):
@@ -108,6 +112,9 @@ class FieldKind(enum.Enum):
 
 
 class FieldPlan(NamedTuple):
+    """A field's checks. protovalidate fields (`protovalidate`) are written from the model's
+    compiled rules; their plan, of CEL checks, serves the testing module's examples."""
+
     name: str  # proto field name == protoc's attribute name
     kind: FieldKind
     guarded: bool  # read only when HasField (presence fields, message-typed values)
@@ -116,6 +123,7 @@ class FieldPlan(NamedTuple):
     key: ValuePlan | None  # MAP keys
     collection_checks: tuple[Check, ...]  # min_items, unique, min_pairs, ...
     collection_ignore_empty: bool
+    protovalidate: bool = False
 
     @property
     def single_collection_check(self) -> bool:
@@ -126,6 +134,10 @@ class FieldPlan(NamedTuple):
 class OneofPlan(NamedTuple):
     name: str
     check: Check
+    # protovalidate's oneofs (written from the model, planned here for the examples): a real
+    # oneof's `required`, or a message `oneof` rule over `members`, which is no real oneof.
+    protovalidate: bool = False
+    members: tuple[str, ...] = ()
 
 
 class MessagePlan(NamedTuple):

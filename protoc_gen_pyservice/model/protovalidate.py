@@ -376,6 +376,14 @@ class Compiler:
                 and node.then.value
             ):
                 return RuleCheck(rule_id, rule_path, node.test, node.then.value)
+            if (  # the other way round: `ok ? '' : 'message'`
+                isinstance(node, ir.Cond)
+                and isinstance(node.then, ir.Const)
+                and node.then.value == ""
+                and isinstance(node.otherwise, ir.Const)
+                and node.otherwise.value
+            ):
+                return RuleCheck(rule_id, rule_path, _negate(node.test), node.otherwise.value)
             return RuleCheck(rule_id, rule_path, None, "", node)
         if node.type == ir.DYN:
             return RuleCheck(rule_id, rule_path, None, message, node)

@@ -122,13 +122,14 @@ class Values:
             found.append(value)
         return found[:count] if len(found) >= count else None
 
-    def breaking(self, index: int) -> Value | None:
-        """A value that breaks check number `index` and passes all the others."""
+    def breaking(self, index: int, accept: Callable[[Value], bool] | None = None) -> Value | None:
+        """A value that breaks check number `index` and passes all the others (and that
+        `accept`, when given, takes: the rules on the message around it)."""
         wanted = tuple(position != index for position in range(len(self.checks)))
         for value in self._candidates():
             if self.is_empty(value) and self.ignore_empty:
                 continue  # the checks do not run on it
-            if self._outcomes(value) == wanted:
+            if self._outcomes(value) == wanted and (accept is None or accept(value)):
                 return value
         return None
 
@@ -195,6 +196,8 @@ class Values:
 
             assert check.function is not None
             return formats.JUDGES[check.function](value, check.arg)
+        if kind is CheckKind.CEL:
+            return _cel_passes(check, value, self.domain.family)
         return None  # not a check on a single value
 
     # Candidates.
@@ -245,6 +248,13 @@ class Values:
                 for member in self._constants[check.constant].values:
                     if isinstance(member, int | float) and not isinstance(member, bool):
                         seeds += [member, member - scale, member + scale]
+            if check.kind is CheckKind.CEL and check.expression is not None:
+                from protoc_gen_pyservice.model import cel_eval
+
+                for member in cel_eval.constants(check.expression):
+                    if isinstance(member, int | float) and not isinstance(member, bool):
+                        step = 1 if member != int(member) or abs(member) < scale else scale
+                        seeds += [member, member - step, member + step, member - 1, member + 1]
         seeds += domain.enum_numbers
         if domain.enum_numbers:
             seeds += [max(domain.enum_numbers) + 1, min(domain.enum_numbers) - 1]
@@ -476,6 +486,25 @@ def _text_rules(checks: tuple[Check, ...], constants: Mapping[str, Constant]) ->
             from protoc_gen_pyservice.model import formats
 
             seeds += [*formats.SEEDS[check.function], *formats.BREAKERS[check.function]]
+        elif kind is CheckKind.CEL and check.expression is not None:
+            from protoc_gen_pyservice.model.patterns import PatternShape
+
+            affix = _cel_affix(check.expression)
+            if affix is not None:
+                which, text = affix
+                if which == "starts_with":
+                    prefix = text
+                elif which == "ends_with":
+                    suffix = text
+                elif which == "contains":
+                    contains = text
+                else:
+                    avoid.append(text)
+
+            for pattern in _cel_text_hints(check.expression, seeds, lengths):
+                shape = PatternShape.parse(pattern)
+                if shape is not None:
+                    patterns.append(shape)
         elif kind in _LENGTHS or kind is CheckKind.EMPTY:
             bound = check.arg if isinstance(check.arg, int) else 1
             nearby = {max(0, bound + step) for step in (-1, 0, 1)}
@@ -492,6 +521,89 @@ def _text_rules(checks: tuple[Check, ...], constants: Mapping[str, Constant]) ->
         byte_lengths=tuple(sorted(byte_lengths)),
         patterns=tuple(patterns),
     )
+
+
+def _cel_passes(check: Check, value: Value, family: str) -> bool | None:
+    """Whether `value` passes a compiled protovalidate rule; None when that is not certain
+    (an evaluation error, or something examples do not model)."""
+    from protoc_gen_pyservice.model import cel_eval
+    from protoc_gen_pyservice.runtime import cel
+
+    assert check.expression is not None
+    this: Any = value
+    if family == "duration":
+        this = cel.Duration(value)
+    elif family == "timestamp":
+        this = cel.Timestamp(value)
+    try:
+        broken = cel_eval.evaluate(check.expression, {"this": this})
+    except (cel.EvaluationError, cel_eval.Unsupported, TypeError):
+        return None
+    return not broken
+
+
+# Seeds for protovalidate's format functions, by the CEL overloads rules compile to.
+_CEL_FORMAT_SEEDS = {
+    "is_email": ("user@example.com", "user@", "a@b.c"),
+    "is_hostname": ("example.com", "-x.com", "1.2"),
+    "is_ip": ("192.168.0.1", "::1", "1.2.3"),
+    "is_ip_prefix": ("10.0.0.0/8", "10.0.0.1/8", "2001:db8::/32", "10.0.0.0"),
+    "is_ip_prefix_strict": ("10.0.0.0/8", "10.0.0.1/8", "2001:db8::/32"),
+    "is_host_and_port": ("example.com:80", "[::1]:443", "example.com", "host:99999"),
+    "is_uri": ("https://example.com/", "example.com", "https://exa mple.com"),
+    "is_uri_ref": ("/path", "https://example.com/", "%zz"),
+}
+
+
+def _cel_affix(expression: Any) -> tuple[str, str] | None:
+    """A standard string rule's affix: `not this.startsWith(s)` is a prefix rule (and so
+    for endsWith and contains); `this.contains(s)` a substring to avoid."""
+    from protoc_gen_pyservice.model import cel_ir as ir
+
+    negated = isinstance(expression, ir.Op) and expression.op == "not"
+    inner = expression.args[0] if negated else expression
+    if not (
+        isinstance(inner, ir.Op)
+        and inner.op in ("starts_with", "ends_with", "contains")
+        and isinstance(inner.args[0], ir.Ref)
+        and isinstance(inner.args[1], ir.Const)
+        and isinstance(inner.args[1].value, str)
+    ):
+        return None
+    if negated:
+        return inner.op, inner.args[1].value
+    return ("avoid", inner.args[1].value) if inner.op == "contains" else None
+
+
+def _cel_text_hints(expression: Any, seeds: list[str], lengths: set[int]) -> list[str]:
+    """Seeds and lengths from a compiled rule's constants; returns its patterns."""
+    from protoc_gen_pyservice.model import cel_eval
+    from protoc_gen_pyservice.model import cel_ir as ir
+
+    patterns = []
+    for constant in cel_eval.constants(expression):
+        if isinstance(constant, tuple) and constant[:1] == ("pattern",):
+            patterns.append(constant[1])
+        elif isinstance(constant, str):
+            seeds.append(constant)
+            seeds.append("a" + constant + "z")
+        elif isinstance(constant, bytes):
+            seeds.append(constant.decode("latin-1"))
+        elif isinstance(constant, int) and not isinstance(constant, bool) and 0 <= constant < 300:
+            lengths.update({max(0, constant + step) for step in (-1, 0, 1)})
+    stack = [expression]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ir.Op) and node.op in _CEL_FORMAT_SEEDS:
+            seeds += _CEL_FORMAT_SEEDS[node.op]
+        for part in node if isinstance(node, tuple) else ():
+            if isinstance(part, tuple) and not isinstance(part, ir.CelType):
+                stack += (
+                    [p for p in part if isinstance(p, tuple)]
+                    if not hasattr(part, "type")
+                    else [part]
+                )
+    return patterns
 
 
 def _text_candidates(checks: tuple[Check, ...], constants: Mapping[str, Constant]) -> Iterator[str]:

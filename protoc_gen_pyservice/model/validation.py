@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from protoc_gen_pyservice.errors import GenerationError
-from protoc_gen_pyservice.model import naming
+from protoc_gen_pyservice.model import cel_eval, naming
+from protoc_gen_pyservice.model import cel_ir as ir
 from protoc_gen_pyservice.model.nodes import (
     Enum,
     Field,
@@ -33,7 +34,7 @@ from protoc_gen_pyservice.model.plan import (
     ValidationPlan,
     ValuePlan,
 )
-from protoc_gen_pyservice.model.protovalidate import Ignore
+from protoc_gen_pyservice.model.protovalidate import Ignore, ValueRules, value_read
 from protoc_gen_pyservice.model.rule_checks import (
     NUMERIC_FAMILIES,
     check_rules,
@@ -279,7 +280,10 @@ class _FileBuilder:
     def message(self, message: Message) -> MessagePlan:
         self._function = self._planner.embedded(message.ref, self._file.proto_path).function
         plans = [
-            self._field(message, field) for field in message.fields if field.protovalidate is None
+            self._field(message, field)
+            if field.protovalidate is None
+            else self._protovalidate_plan(field)
+            for field in message.fields
         ]
         protovalidate = (
             any(field.protovalidate is not None for field in message.fields)
@@ -306,7 +310,61 @@ class _FileBuilder:
                 )
                 for oneof in message.oneofs
                 if oneof.required
-            ),
+            )
+            + _protovalidate_oneofs(message),
+        )
+
+    def _protovalidate_plan(self, field: Field) -> FieldPlan | None:
+        """The plan of a protovalidate field, for the examples (the validator itself is
+        written from the compiled rules)."""
+        rules = field.protovalidate
+        assert rules is not None
+        if rules.ignore is Ignore.ALWAYS:
+            return None
+        embedded = self._protovalidate_embedded(field)
+        required = (
+            Check(CheckKind.NOT_EQUAL, "required", "value is required") if rules.required else None
+        )
+        zero_ignored = rules.ignore is Ignore.IF_ZERO_VALUE
+        if field.map_entry is not None:
+            return FieldPlan(
+                field.name,
+                FieldKind.MAP,
+                False,
+                required,
+                _cel_value_plan(rules.items, field.map_entry.value, embedded),
+                _cel_value_plan(rules.keys, field.map_entry.key, None),
+                _cel_checks(rules, collection=True),
+                zero_ignored,
+                protovalidate=True,
+            )
+        if field.repeated:
+            return FieldPlan(
+                field.name,
+                FieldKind.REPEATED,
+                False,
+                required,
+                _cel_value_plan(rules.items, field, embedded),
+                None,
+                _cel_checks(rules, collection=True),
+                zero_ignored,
+                protovalidate=True,
+            )
+        is_message = field.type in (FieldType.MESSAGE, FieldType.GROUP)
+        # Rules on a message value itself (FieldMask, Any, `cel` on a message field) read
+        # fields of it, which examples do not model: they plan no value checks.
+        solvable = not is_message or value_read(field) != "plain"
+        value = _cel_value_plan(rules if solvable else None, field, embedded)
+        return FieldPlan(
+            field.name,
+            FieldKind.SINGLE,
+            is_message or field.has_presence,
+            required,
+            value,
+            None,
+            (),
+            False,
+            protovalidate=True,
         )
 
     def _protovalidate_embedded(self, field: Field) -> Embedded | None:
@@ -779,6 +837,99 @@ class _FileBuilder:
                 )
             )
         return checks
+
+
+def _protovalidate_oneofs(message: Message) -> tuple[OneofPlan, ...]:
+    """protovalidate's required oneofs, for the examples to set one member of each."""
+    plans = [
+        OneofPlan(
+            oneof.name,
+            Check(CheckKind.NOT_EQUAL, "required", "exactly one field is required in oneof"),
+            protovalidate=True,
+        )
+        for oneof in message.oneofs
+        if oneof.protovalidate_required
+    ]
+    rules = message.protovalidate
+    for rule in rules.oneofs if rules is not None else ():
+        if rule.required:
+            listed = ", ".join(rule.fields)
+            plans.append(
+                OneofPlan(
+                    "",
+                    Check(CheckKind.NOT_EQUAL, "message.oneof", f"one of {listed} must be set"),
+                    protovalidate=True,
+                    members=rule.fields,
+                )
+            )
+    return tuple(plans)
+
+
+# Collection rules the examples know by their shape: (rule path ending, check kind).
+_COUNT_RULES = {
+    "repeated.min_items": CheckKind.LEN_LT,
+    "repeated.max_items": CheckKind.LEN_GT,
+    "map.min_pairs": CheckKind.LEN_LT,
+    "map.max_pairs": CheckKind.LEN_GT,
+}
+
+
+def _cel_checks(rules: ValueRules | None, *, collection: bool = False) -> tuple[Check, ...]:
+    """Compiled protovalidate rules as plan checks: each broken when its expression is true;
+    a collection's counts and uniqueness as the count checks the examples solve."""
+    if rules is None:
+        return ()
+    checks = []
+    for rule in rules.checks:
+        kind = _COUNT_RULES.get(rule.rule_path) if collection else None
+        bound = (
+            next((c for c in cel_eval.constants(rule.failure) if isinstance(c, int)), None)
+            if kind is not None and rule.failure is not None
+            else None
+        )
+        if kind is not None and isinstance(bound, int):
+            if kind is CheckKind.LEN_LT and bound == 1:
+                kind = CheckKind.EMPTY
+            checks.append(
+                Check(kind, rule.rule_id, rule.message, arg=bound, rule_path=rule.rule_path)
+            )
+            continue
+        if collection and rule.rule_path == "repeated.unique":
+            checks.append(
+                Check(CheckKind.NOT_UNIQUE, rule.rule_id, rule.message, rule_path=rule.rule_path)
+            )
+            continue
+        failure = rule.failure
+        if failure is None:
+            assert rule.message_expression is not None
+            failure = ir.Op("ne", (rule.message_expression, ir.Const("", ir.STRING)), ir.BOOL)
+        checks.append(
+            Check(
+                CheckKind.CEL,
+                rule.rule_id,
+                rule.message,
+                expression=failure,
+                rule_path=rule.rule_path,
+            )
+        )
+    return tuple(checks)
+
+
+def _cel_value_plan(
+    rules: ValueRules | None, field: Field, embedded: Embedded | None
+) -> ValuePlan | None:
+    if rules is not None and rules.ignore is Ignore.ALWAYS:
+        return None
+    checks = _cel_checks(rules)
+    if not checks and embedded is None:
+        return None
+    read = {"wrapper": Read.WRAPPED, "duration": Read.NANOS, "timestamp": Read.NANOS}.get(
+        value_read(field), Read.PLAIN
+    )
+    zero_ignored = (
+        rules is not None and rules.ignore is Ignore.IF_ZERO_VALUE and not field.has_presence
+    )
+    return ValuePlan(read, checks, zero_ignored, embedded)
 
 
 def _minimum(kind: CheckKind, bound: RuleValue) -> CheckKind:

@@ -63,3 +63,23 @@ def test_rule_heavy_protos_generate() -> None:
 @pytest.mark.parametrize("name", sorted(RULE_HEAVY_FILES))
 def test_rule_heavy_validators(name: str, snapshot: SnapshotAssertion) -> None:
     assert RULE_HEAVY_FILES[name] == snapshot(extension_class=PythonSnapshot)
+
+
+# protovalidate: a rule-heavy buf.validate proto whose PvCustom message carries custom CEL on
+# fields and on the message itself.
+PROTOVALIDATE = generate(
+    make_request(RULE_HEAVY_ROOT, ["vt/protovalidate.proto"], includes=PROJECT_INCLUDES[-1:])
+)
+PROTOVALIDATE_FILES = {
+    file.name: file.content for file in PROTOVALIDATE.file if file.name.endswith("_validate.py")
+}
+
+
+def test_protovalidate_protos_generate() -> None:
+    assert not PROTOVALIDATE.error
+    assert sorted(PROTOVALIDATE_FILES) == ["vt/protovalidate_validate.py"]
+
+
+@pytest.mark.parametrize("name", sorted(PROTOVALIDATE_FILES))
+def test_protovalidate_validators(name: str, snapshot: SnapshotAssertion) -> None:
+    assert PROTOVALIDATE_FILES[name] == snapshot(extension_class=PythonSnapshot)

@@ -38,6 +38,7 @@ def build(tmp_path: Path, body: str, *, syntax: str = 'syntax = "proto3";') -> M
     (source / package).mkdir(parents=True)
     (source / package / "api.proto").write_text(
         f'{syntax}\npackage {package};\nimport "validate/validate.proto";\n'
+        'import "buf/validate/validate.proto";\n'
         'import "google/protobuf/timestamp.proto";\n' + body
     )
     out = tmp_path / "out"
@@ -413,6 +414,11 @@ _ONE_FIELD_PER_CHECK_KIND = {
     ),
     CheckKind.NOT_WITHIN: (
         "google.protobuf.Timestamp near = 22 [(validate.rules).timestamp.within.seconds = 60];"
+    ),
+    # protovalidate's rules, in the same message as protoc-gen-validate's.
+    CheckKind.CEL: (
+        "int32 even = 23 [(buf.validate.field).cel = "
+        '{id: "even", message: "must be even", expression: "this % 2 == 0"}];'
     ),
 }
 

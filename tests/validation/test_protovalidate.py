@@ -340,9 +340,7 @@ def test_proto2_presence_agrees(
     explicit_name=st.none() | st.sampled_from(["", "x"]),
     zero_ignored=st.integers(-1, 1),
 )
-def test_editions_presence_agrees(
-    load: Callable[[str], Any], **fields: int | str | None
-) -> None:
+def test_editions_presence_agrees(load: Callable[[str], Any], **fields: int | str | None) -> None:
     message = load("protovalidate_editions").PvEditions()
     for name, value in fields.items():
         if value is not None:
