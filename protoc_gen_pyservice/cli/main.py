@@ -64,6 +64,7 @@ def _fetch(found: project.Project) -> list[Path]:
         proto.import_path
         for proto in protos.DEPENDENCY_PROTOS
         if any((found.root / module / proto.import_path).is_file() for module in own_modules)
+        or (proto.registry_module and proto.registry_module in found.deps)
     )
     return protos.fetch(found.root / protos.INCLUDE_DIR, provided)
 

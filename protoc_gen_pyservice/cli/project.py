@@ -24,6 +24,7 @@ class Project:
     template: Path
     output_dirs: tuple[str, ...]  # every plugin's `out`, relative to root, outermost only
     module_dirs: tuple[str, ...]  # buf.yaml module paths, relative to root
+    deps: tuple[str, ...] = ()  # buf.yaml's Buf Schema Registry dependencies
 
 
 def find(template: Path | None = None) -> Project:
@@ -50,7 +51,13 @@ def find(template: Path | None = None) -> Project:
             f"no {WORKSPACE_NAME} in {root} and no `inputs` in {template.name}: buf would read "
             "every .proto below this folder; run `pyservice init` to write one"
         )
-    return Project(root=root, template=template, output_dirs=outputs, module_dirs=modules)
+    return Project(
+        root=root,
+        template=template,
+        output_dirs=outputs,
+        module_dirs=modules,
+        deps=_deps(root / WORKSPACE_NAME),
+    )
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -111,6 +118,16 @@ def _module_dirs(workspace: Path) -> tuple[str, ...]:
         for module in modules
         if isinstance(module, dict) and isinstance(module.get("path"), str)
     )
+
+
+def _deps(workspace: Path) -> tuple[str, ...]:
+    """buf.yaml's `deps` (`buf.build/bufbuild/protovalidate`, with or without a `:label`)."""
+    if not workspace.is_file():
+        return ()
+    deps = _read_yaml(workspace).get("deps")
+    if not isinstance(deps, list):
+        return ()
+    return tuple(str(dep).split(":", 1)[0] for dep in deps if isinstance(dep, str))
 
 
 def _one_line(error: BaseException) -> str:

@@ -40,11 +40,16 @@ class MissingProtoError(Exception):
 class DependencyProto(NamedTuple):
     import_path: str  # as protos import it
     distribution: str  # the installed package that ships it
+    # The Buf Schema Registry module that holds it too: a project depending on that module
+    # gets the proto from there, and a second copy would clash.
+    registry_module: str = ""
 
 
 DEPENDENCY_PROTOS = (
     DependencyProto("validate/validate.proto", "protoc-gen-validate"),
-    DependencyProto("buf/validate/validate.proto", "protovalidate"),
+    DependencyProto(
+        "buf/validate/validate.proto", "protovalidate", "buf.build/bufbuild/protovalidate"
+    ),
     DependencyProto("pyservice/options.proto", "protoc-gen-pyservice"),
 )
 # The imports of buf/validate/validate.proto, by the modules that hold their descriptors.

@@ -7,6 +7,7 @@ laid out one per line (long conditions through filters.fit), as ruff-format keep
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 
 from protoc_gen_pyservice.model.cel_ir import Node
@@ -95,6 +96,11 @@ class BlockWriter:
             body.append(f"{value} = {source}")
             this = value
         checks = self._checks(rules.checks, this, path, False, 0)
+        if this == source and _reads(checks, source) > 1:
+            # Read once: each attribute read of a protobuf message costs more than a local.
+            body.append(f"{value} = {source}")
+            this = value
+            checks = self._checks(rules.checks, this, path, False, 0)
         # A field with presence is zero only when unset, which the HasField guard skips:
         # protovalidate checks an `optional` field set to 0 even with IGNORE_IF_ZERO_VALUE.
         if rules.ignore is Ignore.IF_ZERO_VALUE and checks and not field.has_presence:
@@ -145,8 +151,7 @@ class BlockWriter:
             if item_callee is not None and not (
                 rules.items and rules.items.ignore is Ignore.ALWAYS
             ):
-                nested = f'f"{{prefix}}{name}[{{validation.key_text({key})}}]."'
-                inner.append(self._embedded_call(item_callee, item, nested))
+                inner += self._deferred_call(item_callee, item, name, key)
             if inner:
                 lines.append(f"for {key}, {item} in {value}.items():")
                 lines += _indent(inner)
@@ -157,12 +162,21 @@ class BlockWriter:
         if rules.items is not None:
             inner += self._element_rules(rules.items, item, path, field, False)
         if callee is not None and not (rules.items and rules.items.ignore is Ignore.ALWAYS):
-            nested = f'f"{{prefix}}{name}[{{{index}}}]."'
-            inner.append(self._embedded_call(callee, item, nested))
+            inner += self._deferred_call(callee, item, name, index)
         if inner:
             lines.append(f"for {index}, {item} in enumerate({value}):")
             lines += _indent(inner)
         return lines
+
+    def _deferred_call(self, callee: Embedded, item: str, name: str, selector: str) -> list[str]:
+        """An item's validator called with an empty prefix, its violations' paths completed
+        only when it reports some: valid items never pay for formatting `name[index].`."""
+        return [
+            "mark = len(out)",
+            self._embedded_call(callee, item, '""'),
+            "if len(out) != mark:",
+            f"{_PAD}validation.prefix_paths(out, mark, prefix, {pyrepr(name)}, {selector})",
+        ]
 
     def _element_rules(
         self, rules: ValueRules, source: str, path: str, field: Field, for_key: bool
@@ -211,6 +225,12 @@ class BlockWriter:
 
     def _python(self, node: Node, this: str) -> str:
         return cel.python(node, this, self._constants)
+
+
+def _reads(lines: list[str], source: str) -> int:
+    """How many times the statements' conditions read `source` (`m.name`, not `m.name_x`)."""
+    pattern = re.compile(re.escape(source) + r"(?![A-Za-z0-9_])")
+    return sum(len(pattern.findall(line)) for line in lines if line.startswith("if "))
 
 
 def _lone_if(lines: list[str]) -> bool:

@@ -30,7 +30,8 @@ def check_pv_scalars(
     out: list[validation.Violation],
 ) -> None:
     """Append what breaks the rules of vt.PvScalars to `out`."""
-    if m.small > 100 or m.small <= -5:
+    small_value = m.small
+    if small_value > 100 or small_value <= -5:
         out.append(
             validation.Violation(
                 prefix + "small",
@@ -40,7 +41,8 @@ def check_pv_scalars(
                 "int32.gt",
             ),
         )
-    if m.outside >= -10 and m.outside <= 10:
+    outside_value = m.outside
+    if outside_value >= -10 and outside_value <= 10:
         out.append(
             validation.Violation(
                 prefix + "outside",
@@ -70,7 +72,8 @@ def check_pv_scalars(
                 "uint64.not_in",
             ),
         )
-    if cel.is_nan(m.ratio) or m.ratio >= 1.0 or m.ratio < 0.0:
+    ratio_value = m.ratio
+    if cel.is_nan(ratio_value) or ratio_value >= 1.0 or ratio_value < 0.0:
         out.append(
             validation.Violation(
                 prefix + "ratio",
@@ -80,7 +83,8 @@ def check_pv_scalars(
                 "double.gte",
             ),
         )
-    if cel.is_nan(m.finite) or cel.is_inf(m.finite):
+    finite_value = m.finite
+    if cel.is_nan(finite_value) or cel.is_inf(finite_value):
         out.append(
             validation.Violation(
                 prefix + "finite",
@@ -110,7 +114,8 @@ def check_pv_scalars(
                 "bool.const",
             ),
         )
-    if len(m.name) < 1:
+    name_value = m.name
+    if len(name_value) < 1:
         out.append(
             validation.Violation(
                 prefix + "name",
@@ -120,7 +125,7 @@ def check_pv_scalars(
                 "string.min_len",
             ),
         )
-    if len(m.name) > 8:
+    if len(name_value) > 8:
         out.append(
             validation.Violation(
                 prefix + "name",
@@ -130,7 +135,7 @@ def check_pv_scalars(
                 "string.max_len",
             ),
         )
-    if not _CEL_PATTERN_1(m.name):
+    if not _CEL_PATTERN_1(name_value):
         out.append(
             validation.Violation(
                 prefix + "name",
@@ -140,8 +145,9 @@ def check_pv_scalars(
                 "string.pattern",
             ),
         )
-    if m.email:
-        if not (m.email == "" or cel.is_email(m.email)):
+    email_value = m.email
+    if email_value:
+        if not (email_value == "" or cel.is_email(email_value)):
             out.append(
                 validation.Violation(
                     prefix + "email",
@@ -151,7 +157,7 @@ def check_pv_scalars(
                     "string.email",
                 ),
             )
-        if m.email == "":
+        if email_value == "":
             out.append(
                 validation.Violation(
                     prefix + "email",
@@ -161,8 +167,9 @@ def check_pv_scalars(
                     "string.email",
                 ),
             )
-    if m.host:
-        if not (m.host == "" or cel.is_hostname(m.host)):
+    host_value = m.host
+    if host_value:
+        if not (host_value == "" or cel.is_hostname(host_value)):
             out.append(
                 validation.Violation(
                     prefix + "host",
@@ -172,7 +179,7 @@ def check_pv_scalars(
                     "string.hostname",
                 ),
             )
-        if m.host == "":
+        if host_value == "":
             out.append(
                 validation.Violation(
                     prefix + "host",
@@ -182,8 +189,9 @@ def check_pv_scalars(
                     "string.hostname",
                 ),
             )
-    if m.address:
-        if not (m.address == "" or cel.is_ip(m.address)):
+    address_value = m.address
+    if address_value:
+        if not (address_value == "" or cel.is_ip(address_value)):
             out.append(
                 validation.Violation(
                     prefix + "address",
@@ -193,7 +201,7 @@ def check_pv_scalars(
                     "string.ip",
                 ),
             )
-        if m.address == "":
+        if address_value == "":
             out.append(
                 validation.Violation(
                     prefix + "address",
@@ -203,8 +211,9 @@ def check_pv_scalars(
                     "string.ip",
                 ),
             )
-    if m.prefix:
-        if not (m.prefix == "" or cel.is_ip_prefix(m.prefix, 0, True)):
+    prefix_value = m.prefix
+    if prefix_value:
+        if not (prefix_value == "" or cel.is_ip_prefix(prefix_value, 0, True)):
             out.append(
                 validation.Violation(
                     prefix + "prefix",
@@ -214,7 +223,7 @@ def check_pv_scalars(
                     "string.ip_prefix",
                 ),
             )
-        if m.prefix == "":
+        if prefix_value == "":
             out.append(
                 validation.Violation(
                     prefix + "prefix",
@@ -224,8 +233,9 @@ def check_pv_scalars(
                     "string.ip_prefix",
                 ),
             )
-    if m.endpoint:
-        if not (m.endpoint == "" or cel.is_host_and_port(m.endpoint, True)):
+    endpoint_value = m.endpoint
+    if endpoint_value:
+        if not (endpoint_value == "" or cel.is_host_and_port(endpoint_value, True)):
             out.append(
                 validation.Violation(
                     prefix + "endpoint",
@@ -235,7 +245,7 @@ def check_pv_scalars(
                     "string.host_and_port",
                 ),
             )
-        if m.endpoint == "":
+        if endpoint_value == "":
             out.append(
                 validation.Violation(
                     prefix + "endpoint",
@@ -245,8 +255,9 @@ def check_pv_scalars(
                     "string.host_and_port",
                 ),
             )
-    if m.id:
-        if not (m.id == "" or _CEL_PATTERN_2(m.id)):
+    id_value = m.id
+    if id_value:
+        if not (id_value == "" or _CEL_PATTERN_2(id_value)):
             out.append(
                 validation.Violation(
                     prefix + "id",
@@ -256,7 +267,7 @@ def check_pv_scalars(
                     "string.uuid",
                 ),
             )
-        if m.id == "":
+        if id_value == "":
             out.append(
                 validation.Violation(
                     prefix + "id",
@@ -266,7 +277,8 @@ def check_pv_scalars(
                     "string.uuid",
                 ),
             )
-    if len(cel.to_bytes(m.text)) > 12:
+    text_value = m.text
+    if len(cel.to_bytes(text_value)) > 12:
         out.append(
             validation.Violation(
                 prefix + "text",
@@ -276,7 +288,7 @@ def check_pv_scalars(
                 "string.max_bytes",
             ),
         )
-    if not m.text.startswith("a"):
+    if not text_value.startswith("a"):
         out.append(
             validation.Violation(
                 prefix + "text",
@@ -286,7 +298,7 @@ def check_pv_scalars(
                 "string.prefix",
             ),
         )
-    if not m.text.endswith("z"):
+    if not text_value.endswith("z"):
         out.append(
             validation.Violation(
                 prefix + "text",
@@ -296,7 +308,7 @@ def check_pv_scalars(
                 "string.suffix",
             ),
         )
-    if "m" not in m.text:
+    if "m" not in text_value:
         out.append(
             validation.Violation(
                 prefix + "text",
@@ -306,7 +318,7 @@ def check_pv_scalars(
                 "string.contains",
             ),
         )
-    if "q" in m.text:
+    if "q" in text_value:
         out.append(
             validation.Violation(
                 prefix + "text",
@@ -316,7 +328,8 @@ def check_pv_scalars(
                 "string.not_contains",
             ),
         )
-    if len(m.blob) < 1:
+    blob_value = m.blob
+    if len(blob_value) < 1:
         out.append(
             validation.Violation(
                 prefix + "blob",
@@ -326,7 +339,7 @@ def check_pv_scalars(
                 "bytes.min_len",
             ),
         )
-    if len(m.blob) > 4:
+    if len(blob_value) > 4:
         out.append(
             validation.Violation(
                 prefix + "blob",
@@ -336,8 +349,9 @@ def check_pv_scalars(
                 "bytes.max_len",
             ),
         )
-    if m.ip_bytes:
-        if not (len(m.ip_bytes) == 0 or len(m.ip_bytes) == 4):
+    ip_bytes_value = m.ip_bytes
+    if ip_bytes_value:
+        if not (len(ip_bytes_value) == 0 or len(ip_bytes_value) == 4):
             out.append(
                 validation.Violation(
                     prefix + "ip_bytes",
@@ -347,7 +361,7 @@ def check_pv_scalars(
                     "bytes.ipv4",
                 ),
             )
-        if len(m.ip_bytes) == 0:
+        if len(ip_bytes_value) == 0:
             out.append(
                 validation.Violation(
                     prefix + "ip_bytes",
@@ -357,7 +371,8 @@ def check_pv_scalars(
                     "bytes.ipv4",
                 ),
             )
-    if m.color in _CEL_SET_3:
+    color_value = m.color
+    if color_value in _CEL_SET_3:
         out.append(
             validation.Violation(
                 prefix + "color",
@@ -367,7 +382,7 @@ def check_pv_scalars(
                 "enum.not_in",
             ),
         )
-    if m.color not in _CEL_SET_4:
+    if color_value not in _CEL_SET_4:
         out.append(
             validation.Violation(
                 prefix + "color",
@@ -387,8 +402,9 @@ def check_pv_scalars(
                 "string.len",
             ),
         )
-    if m.header:
-        if not (m.header == "" or _CEL_PATTERN_3(m.header)):
+    header_value = m.header
+    if header_value:
+        if not (header_value == "" or _CEL_PATTERN_3(header_value)):
             out.append(
                 validation.Violation(
                     prefix + "header",
@@ -398,7 +414,7 @@ def check_pv_scalars(
                     "string.well_known_regex",
                 ),
             )
-        if m.header == "":
+        if header_value == "":
             out.append(
                 validation.Violation(
                     prefix + "header",
@@ -408,8 +424,9 @@ def check_pv_scalars(
                     "string.well_known_regex",
                 ),
             )
-    if m.ulid:
-        if not (m.ulid == "" or _CEL_PATTERN_4(m.ulid)):
+    ulid_value = m.ulid
+    if ulid_value:
+        if not (ulid_value == "" or _CEL_PATTERN_4(ulid_value)):
             out.append(
                 validation.Violation(
                     prefix + "ulid",
@@ -419,7 +436,7 @@ def check_pv_scalars(
                     "string.ulid",
                 ),
             )
-        if m.ulid == "":
+        if ulid_value == "":
             out.append(
                 validation.Violation(
                     prefix + "ulid",
@@ -546,7 +563,10 @@ def check_pv_shapes(
                     "map.keys.int32.gt",
                 ),
             )
-        check_pv_item(by_id_item, f"{prefix}by_id[{validation.key_text(by_id_key)}].", out)
+        mark = len(out)
+        check_pv_item(by_id_item, "", out)
+        if len(out) != mark:
+            validation.prefix_paths(out, mark, prefix, "by_id", by_id_key)
     if m.HasField("single"):
         check_pv_item(m.single, prefix + "single.", out)
     else:
