@@ -94,6 +94,7 @@ class Values:
         self.ignore_empty = ignore_empty
         self._relative = any(
             check.kind in (CheckKind.NOT_BEFORE_NOW, CheckKind.NOT_AFTER_NOW, CheckKind.NOT_WITHIN)
+            or (check.kind is CheckKind.CEL and _reads_clock(check))
             for check in checks
         )
 
@@ -160,6 +161,8 @@ class Values:
 
     def _passes(self, check: Check, value: Value) -> bool | None:
         kind = check.kind
+        if isinstance(value, FromNow) and kind is CheckKind.CEL:
+            return _cel_passes(check, value, self.domain.family)
         if isinstance(value, FromNow):
             return _clock(kind, value.seconds * _NANOS, check.arg)
         if kind is CheckKind.NOT_EQUAL:
@@ -232,6 +235,14 @@ class Values:
             if check.kind is CheckKind.NOT_WITHIN and isinstance(check.arg, int):
                 within = check.arg // _NANOS
                 steps += [within // 2, -(within // 2), within + 3600, -(within + 3600)]
+            if check.kind is CheckKind.CEL and check.expression is not None:
+                from protoc_gen_pyservice.model import cel_eval
+                from protoc_gen_pyservice.runtime import cel
+
+                for constant in cel_eval.constants(check.expression):
+                    if isinstance(constant, cel.Duration):
+                        within = int(constant) // _NANOS
+                        steps += [within // 2, -(within // 2), within + 3600, -(within + 3600)]
         yield from (FromNow(step) for step in steps)
 
     def _numbers(self) -> Iterator[Value]:
@@ -531,15 +542,43 @@ def _cel_passes(check: Check, value: Value, family: str) -> bool | None:
 
     assert check.expression is not None
     this: Any = value
+    now = cel.now()
+    if isinstance(value, FromNow):
+        # Built at request time, checked within CLOCK_SLACK_SECONDS: the outcome must hold
+        # for a clock anywhere in that window.
+        outcomes = set()
+        for slack in (0, CLOCK_SLACK_SECONDS):
+            moment = cel.Timestamp(now + slack * _NANOS)
+            this = cel.Timestamp(now + value.seconds * _NANOS)
+            try:
+                broken = cel_eval.evaluate(check.expression, {"this": this, "now": moment})
+            except (cel.EvaluationError, cel_eval.Unsupported, TypeError):
+                return None
+            outcomes.add(not broken)
+        return outcomes.pop() if len(outcomes) == 1 else None
     if family == "duration":
         this = cel.Duration(value)
     elif family == "timestamp":
         this = cel.Timestamp(value)
     try:
-        broken = cel_eval.evaluate(check.expression, {"this": this})
+        broken = cel_eval.evaluate(check.expression, {"this": this, "now": now})
     except (cel.EvaluationError, cel_eval.Unsupported, TypeError):
         return None
     return not broken
+
+
+def _reads_clock(check: Check) -> bool:
+    """Whether a compiled rule reads `now` (timestamp.lt_now, gt_now, within)."""
+    from protoc_gen_pyservice.model import cel_ir as ir
+
+    stack: list[Any] = [check.expression]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ir.Ref) and node.name == "now":
+            return True
+        if isinstance(node, tuple) and not isinstance(node, ir.CelType):
+            stack += [part for part in node if isinstance(part, tuple)]
+    return False
 
 
 # Seeds for protovalidate's format functions, by the CEL overloads rules compile to.

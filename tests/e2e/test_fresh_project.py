@@ -28,6 +28,7 @@ syntax = "proto3";
 
 package shop.v1;
 
+import "buf/validate/validate.proto";
 import "google/protobuf/empty.proto";
 import "pyservice/options.proto";
 import "validate/validate.proto";
@@ -60,6 +61,22 @@ message UploadItemsResponse {
   int32 count = 1;
 }
 
+// A review, checked with protovalidate's rules (the file mixes both rule languages).
+message Review {
+  option (buf.validate.message).cel = {
+    id: "review.low_stars_need_a_comment"
+    message: "a one-star review needs a comment"
+    expression: "this.stars > 1 || this.comment.size() > 0"
+  };
+  string item_id = 1 [(buf.validate.field).string = {min_len: 1, max_len: 64}];
+  int32 stars = 2 [(buf.validate.field).int32 = {gte: 1, lte: 5}];
+  string comment = 3 [(buf.validate.field).string.max_len = 500];
+  repeated string photos = 4 [(buf.validate.field).repeated = {
+    max_items: 3
+    items: {string: {uri: true}}
+  }];
+}
+
 // Sells things.
 service ShopService {
   // One item.
@@ -75,6 +92,8 @@ service ShopService {
   rpc SyncItems(stream Item) returns (stream Item);
   // Left to the generated base class.
   rpc Ping(google.protobuf.Empty) returns (google.protobuf.Empty);
+  // Validated with protovalidate's rules, custom CEL included.
+  rpc PostReview(Review) returns (google.protobuf.Empty);
 }
 """
 
@@ -86,6 +105,7 @@ import logging
 from collections.abc import AsyncIterator
 
 import grpc
+from buf.validate import validate_pb2
 from google.protobuf import empty_pb2
 from protoc_gen_pyservice import runtime
 from protoc_gen_pyservice.runtime import serve
@@ -133,6 +153,13 @@ class Shop(shop_service.ShopServiceBase):
         async for item in requests:
             yield item
 
+    async def post_review(
+        self,
+        request: shop_pb2.Review,
+        context: grpc.aio.ServicerContext[shop_pb2.Review, empty_pb2.Empty],
+    ) -> empty_pb2.Empty:
+        return empty_pb2.Empty()
+
 
 async def uploads() -> AsyncIterator[shop_pb2.UploadItemsRequest]:
     for item in ITEMS.values():
@@ -174,6 +201,13 @@ async def main() -> None:
             await client.ping(empty_pb2.Empty())
         except runtime.Unimplemented:
             print("ping unimplemented")
+        await client.post_review(shop_pb2.Review(item_id="a1", stars=1, comment="meh"))
+        try:
+            await client.post_review(shop_pb2.Review(item_id="a1", stars=1, photos=["x y"]))
+        except runtime.InvalidArgument as error:
+            found = error.detail(validate_pb2.Violations)
+            assert found is not None
+            print("review", sorted(v.rule_id for v in found.violations))
     async with shop_client.ShopServiceClient.connect(target, validate=True) as checking:
         try:
             await checking.get_item(shop_pb2.GetItemRequest())
@@ -195,6 +229,7 @@ APP_OUTPUT = [
     "not found NOT_FOUND",
     "invalid id",
     "ping unimplemented",
+    "review ['review.low_stars_need_a_comment', 'string.uri']",
     "refused before sending id",
 ]
 
@@ -385,7 +420,7 @@ def test_mypy_protobuf_stubs_pass_strict_too(fresh: Fresh, tmp_path: Path) -> No
 def test_a_server_and_client_on_the_generated_code(fresh: Fresh, project: Path) -> None:
     result = fresh.run(project, "python", "app.py", extra_env={"PYTHONPATH": "gen"})
     assert result.stdout.splitlines() == APP_OUTPUT
-    assert "shop.v1.ShopService: 1 of 5 RPCs not implemented" in result.stderr
+    assert "shop.v1.ShopService: 1 of 6 RPCs not implemented" in result.stderr
     assert "Traceback" not in result.stderr
 
 

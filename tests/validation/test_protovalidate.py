@@ -6,6 +6,7 @@ id, rule path and for_key. Inputs are random (hypothesis) around each rule's bou
 hand-picked ones.
 """
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -281,6 +282,9 @@ def test_recursive_messages_agree(
     root=st.none() | st.sampled_from(["", "n"]),
     zero_ok=st.integers(-1, 7),
     empty_ok=st.lists(st.integers(0, 3), max_size=3),
+    seen=st.none() | st.sampled_from([-7200, -60, 600, 7200]),
+    soon=st.none() | st.sampled_from([-7200, -60, 600, 7200]),
+    later=st.none() | st.sampled_from([-7200, -60, 600, 7200]),
 )
 def test_presence_oneof_predefined_and_well_known_agree(
     more: Any,
@@ -291,9 +295,16 @@ def test_presence_oneof_predefined_and_well_known_agree(
     nodes: list[str | None],
     by_name: dict[str, str],
     root: str | None,
+    seen: int | None,
+    soon: int | None,
+    later: int | None,
     **fields: Any,
 ) -> None:
     message = more.PvMore(**fields)
+    now = int(time.time())
+    for name, offset in (("seen", seen), ("soon", soon), ("later", later)):
+        if offset is not None:  # far from the boundary: both validators read their own clock
+            getattr(message, name).seconds = now + offset
     if mask:
         message.mask.paths.extend(mask)
     if any_url is not None:
@@ -321,11 +332,14 @@ def test_presence_oneof_predefined_and_well_known_agree(
     defaulted=st.none() | st.integers(3, 8),
     zero_ignored=st.none() | st.integers(-1, 1),
     values=st.lists(st.integers(-1, 1), max_size=2),
+    inner=st.none() | st.sampled_from(["", "a", "ab"]),
 )
 def test_proto2_presence_agrees(
-    load: Callable[[str], Any], values: list[int], **fields: int | str | None
+    load: Callable[[str], Any], values: list[int], inner: str | None, **fields: int | str | None
 ) -> None:
     message = load("protovalidate_proto2").PvProto2(values=values)
+    if inner is not None:
+        message.inner.label = inner
     for name, value in fields.items():
         if value is not None:
             setattr(message, name, value)
