@@ -7,9 +7,10 @@ defining twenty dataclasses costs it some 12 ms at import, a fifth of its work.
 from __future__ import annotations
 
 import enum
-from typing import TYPE_CHECKING, NamedTuple, TypeAlias
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
+    from protoc_gen_pyservice.model.families import FieldRules
     from protoc_gen_pyservice.model.protovalidate import MessageRules, ValueRules
 
 
@@ -46,27 +47,6 @@ class TypeRef(NamedTuple):
     module: str  # the _pb2 module that defines it: user.v1.user_pb2
     qualname: str  # the attribute path inside that module: UserUpdate.UpdateType
     proto_file: str = ""  # the .proto file that defines it: user/v1/user.proto
-
-
-RuleValue: TypeAlias = "bool | int | float | str | bytes | tuple[RuleValue, ...] | RuleSet"
-
-
-class RuleSet(NamedTuple):
-    """The protoc-gen-validate rules of one family (`string`, `int32`, `repeated`, ...).
-
-    `values` keeps the declaration order of the rules message: (rule name, value) pairs, with
-    nested rule messages (`repeated.items`, `map.keys`) as RuleSets of their own.
-    """
-
-    family: str
-    values: tuple[tuple[str, RuleValue], ...] = ()
-
-
-class FieldRules(NamedTuple):
-    """Everything `(validate.rules)` says about one field."""
-
-    type_rules: RuleSet | None = None  # the `type` oneof: string, int32, repeated, map, any...
-    message_rules: RuleSet | None = None  # `message`: required, skip
 
 
 class FieldType(enum.Enum):

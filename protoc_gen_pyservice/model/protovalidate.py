@@ -25,6 +25,14 @@ from protoc_gen_pyservice.model.cel_check import (
     compile_expression,
 )
 from protoc_gen_pyservice.model.cel_ir import Node
+from protoc_gen_pyservice.model.families import (
+    AnyRules,
+    EnumRules,
+    FamilyRules,
+    FieldRules,
+    MessageFieldRules,
+    read_family,
+)
 
 _FD = descriptor.FieldDescriptor
 PREDEFINED = "buf.validate.predefined"
@@ -55,6 +63,9 @@ class ValueRules(NamedTuple):
     checks: tuple[RuleCheck, ...]
     items: ValueRules | None = None  # repeated.items, map.values
     keys: ValueRules | None = None  # map.keys
+    # The family's rules in the typed rule model protoc-gen-validate's rules read into too;
+    # the checks compile from validate.proto's CEL definitions of those rules.
+    family: FamilyRules | None = None
 
 
 class OneofRule(NamedTuple):
@@ -212,12 +223,16 @@ class Compiler:
             )
         family = rules.WhichOneof("type")
         items = keys = None
+        typed: FamilyRules | None = None
         if family is not None:
             if family != kind.family:
                 raise GenerationError(
                     element, f"{family} rules do not apply to a {kind.family} value"
                 )
             family_rules = getattr(rules, family)
+            read = read_family(family, family_rules, element, _nested_family)
+            assert not isinstance(read, MessageFieldRules)
+            typed = read
             checks += self._standard(family_rules, kind, f"{path}{family}.", element)
             if family == "repeated" and family_rules.HasField("items"):
                 items = self._value(
@@ -247,7 +262,7 @@ class Compiler:
                         element + "[]",
                         f"{path}map.values.",
                     )
-            if family == "enum" and family_rules.defined_only:
+            if isinstance(typed, EnumRules) and typed.defined_only:
                 assert value_field.enum_type is not None  # enum rules only apply to enums
                 numbers = sorted({value.number for value in value_field.enum_type.values})
                 defined = ir.Op(
@@ -263,14 +278,14 @@ class Compiler:
                         "must be one of the defined enum values",
                     )
                 )
-            if family == "any":
-                checks += self._any(family_rules, path)
+            if isinstance(typed, AnyRules):
+                checks += self._any(typed, path)
         ignore = Ignore(getattr(rules, "ignore"))  # noqa: B009
         required = bool(getattr(rules, "required"))  # noqa: B009
         found = tuple(check for check in checks if check is not None)
-        return ValueRules(ignore, required, found, items, keys)
+        return ValueRules(ignore, required, found, items, keys, typed)
 
-    def _any(self, rules: Message, path: str) -> list[RuleCheck]:
+    def _any(self, rules: AnyRules, path: str) -> list[RuleCheck]:
         checks = []
         url = ir.Select(
             ir.Ref("this", ir.message("google.protobuf.Any")), "type_url", "plain", ir.STRING
@@ -279,7 +294,7 @@ class Compiler:
             ("in", True, "type URL must be in the allow list"),
             ("not_in", False, "type URL must not be in the block list"),
         ):
-            urls = list(getattr(rules, name))
+            urls = list(rules.in_ if name == "in" else rules.not_in)
             if not urls:
                 continue
             test: Node = ir.Op("in_list", (url, ir.Const(urls, ir.list_of(ir.STRING))), ir.BOOL)
@@ -392,6 +407,16 @@ class Compiler:
             f"CEL rule {rule_id!r} ({expression!r}) gives {node.type}; it must give a bool or a "
             "string",
         )
+
+
+def _nested_family(rules: Message, element: str) -> FieldRules:
+    """buf.validate's nested FieldRules (`items`, `keys`, `values`) in the typed model."""
+    family = rules.WhichOneof("type")
+    if family is None:
+        return FieldRules()
+    read = read_family(family, getattr(rules, family), element, _nested_family)
+    assert not isinstance(read, MessageFieldRules)
+    return FieldRules(type_rules=read)
 
 
 def _negate(node: Node) -> Node:

@@ -7,15 +7,24 @@ from collections.abc import Callable, Iterator
 from protoc_gen_pyservice.errors import GenerationError
 from protoc_gen_pyservice.model import cel_eval, naming
 from protoc_gen_pyservice.model import cel_ir as ir
+from protoc_gen_pyservice.model.families import (
+    AnyRules,
+    DurationRules,
+    EnumRules,
+    FamilyRules,
+    FieldMaskRules,
+    FieldRules,
+    MapRules,
+    MessageFieldRules,
+    RepeatedRules,
+    TimestampRules,
+)
 from protoc_gen_pyservice.model.nodes import (
     Enum,
     Field,
-    FieldRules,
     FieldType,
     File,
     Message,
-    RuleSet,
-    RuleValue,
     TypeRef,
 )
 from protoc_gen_pyservice.model.plan import (
@@ -29,19 +38,11 @@ from protoc_gen_pyservice.model.plan import (
     Literal,
     MessagePlan,
     OneofPlan,
-    Range,
     Read,
     ValidationPlan,
     ValuePlan,
 )
 from protoc_gen_pyservice.model.protovalidate import Ignore, ValueRules, value_read
-from protoc_gen_pyservice.model.rule_checks import (
-    NUMERIC_FAMILIES,
-    check_rules,
-    count,
-    nanos,
-    rule_dict,
-)
 
 WRAPPERS = {
     "google.protobuf.DoubleValue": "double",
@@ -77,33 +78,6 @@ _SCALAR_FAMILY = {
     FieldType.SFIXED64: "sfixed64",
     FieldType.SINT32: "sint32",
     FieldType.SINT64: "sint64",
-}
-# Formats whose usual spellings a precompiled pattern accepts outright: (that pattern, the
-# check for everything else), so only unusual values pay for the full check.
-_FAST_FORMATS = {"is_email": ("plain_email", "is_unusual_email")}
-_FORMATS = {
-    "email": ("is_email", "a valid email address"),
-    "hostname": ("is_hostname", "a valid hostname"),
-    "ip": ("is_ip", "a valid IP address"),
-    "ipv4": ("is_ipv4", "a valid IPv4 address"),
-    "ipv6": ("is_ipv6", "a valid IPv6 address"),
-    "uri": ("is_uri", "a valid absolute URI"),
-    "uri_ref": ("is_uri_ref", "a valid URI reference"),
-    "address": ("is_address", "a valid hostname or IP address"),
-    "uuid": ("is_uuid", "a valid UUID"),
-}
-_BYTES_FORMATS = {
-    "ip": ("is_ip_bytes", "a valid IP address (4 or 16 bytes)"),
-}
-_HEADER_REGEXES = {
-    1: ("is_header_name", "HTTP header name"),
-    2: ("is_header_value", "HTTP header value"),
-}
-_BOUND_WORDS = {
-    "gt": "greater than",
-    "gte": "greater than or equal to",
-    "lt": "less than",
-    "lte": "less than or equal to",
 }
 
 
@@ -250,12 +224,12 @@ def _walk(messages: tuple[Message, ...]) -> Iterator[Message]:
         yield from _walk(message.messages)
 
 
-def _required(rules: RuleSet | None) -> bool:
-    return rules is not None and bool(rule_dict(rules).get("required"))
+def _required(rules: MessageFieldRules | None) -> bool:
+    return rules is not None and bool(rules.required)
 
 
-def _skip(rules: RuleSet | None) -> bool:
-    return rules is not None and bool(rule_dict(rules).get("skip"))
+def _skip(rules: MessageFieldRules | None) -> bool:
+    return rules is not None and bool(rules.skip)
 
 
 def _presence_checked(field: Field) -> bool:
@@ -387,7 +361,7 @@ class _FileBuilder:
     def _element(self, message: Message, field: Field) -> str:
         return f"{self._file.proto_path}: {message.ref.proto_name}.{field.name}"
 
-    def _constant(
+    def constant(
         self, field: str, rule: str, kind: ConstantKind, values: tuple[Literal, ...]
     ) -> str:
         base = f"_{self._function.removeprefix('check_')}_{field}_{rule}".upper()
@@ -422,9 +396,8 @@ class _FileBuilder:
         )
         if (
             _presence_checked(field)
-            and type_rules is not None
-            and type_rules.family in WELL_KNOWN.values()
-            and rule_dict(type_rules).get("required")
+            and isinstance(type_rules, AnyRules | DurationRules | TimestampRules)
+            and type_rules.required
         ):
             required = Check(
                 CheckKind.NOT_EQUAL, f"{type_rules.family}.required", "value is required"
@@ -444,29 +417,18 @@ class _FileBuilder:
         )
 
     def _repeated(
-        self, message: Message, field: Field, rules: RuleSet | None, element: str
+        self, message: Message, field: Field, rules: FamilyRules | None, element: str
     ) -> FieldPlan | None:
         checks: list[Check] = []
         item_rules: FieldRules | None = None
         ignore_empty = False
         if rules is not None:
-            check_rules(rules, element)
-            values = rule_dict(rules)
-            checks += _count_checks(values, "repeated", "min_items", "max_items", "item")
-            if values.get("unique"):
-                if field.type in (FieldType.MESSAGE, FieldType.GROUP):
-                    raise GenerationError(
-                        element, "repeated.unique does not apply to message items"
-                    )
-                checks.append(
-                    Check(
-                        CheckKind.NOT_UNIQUE,
-                        "repeated.unique",
-                        "repeated value must contain unique items",
-                    )
-                )
-            item_rules = _nested_rules(values.get("items"))
-            ignore_empty = bool(values.get("ignore_empty"))
+            assert isinstance(rules, RepeatedRules)
+            rules.conflicts(element)
+            item_is_message = field.type in (FieldType.MESSAGE, FieldType.GROUP)
+            checks += rules.checks(item_is_message, element)
+            item_rules = rules.items
+            ignore_empty = bool(rules.ignore_empty)
         item = self._value(
             field.type,
             field.type_ref,
@@ -482,7 +444,7 @@ class _FileBuilder:
         )
 
     def _map(
-        self, message: Message, field: Field, rules: RuleSet | None, element: str
+        self, message: Message, field: Field, rules: FamilyRules | None, element: str
     ) -> FieldPlan | None:
         entry = field.map_entry
         assert entry is not None
@@ -492,16 +454,16 @@ class _FileBuilder:
         key_rules = value_rules = None
         ignore_empty = False
         if rules is not None:
-            check_rules(rules, element)
-            values = rule_dict(rules)
-            checks += _count_checks(values, "map", "min_pairs", "max_pairs", "pair")
-            if values.get("no_sparse") and entry.value.type is not FieldType.MESSAGE:
+            assert isinstance(rules, MapRules)
+            rules.conflicts(element)
+            checks += rules.checks()
+            if rules.no_sparse and entry.value.type is not FieldType.MESSAGE:
                 raise GenerationError(
                     element, "map.no_sparse applies only to maps with message values"
                 )
-            key_rules = _nested_rules(values.get("keys"))
-            value_rules = _nested_rules(values.get("values"))
-            ignore_empty = bool(values.get("ignore_empty"))
+            key_rules = rules.keys
+            value_rules = rules.values
+            ignore_empty = bool(rules.ignore_empty)
         key = self._value(
             entry.key.type,
             None,
@@ -530,8 +492,8 @@ class _FileBuilder:
         self,
         field_type: FieldType,
         type_ref: TypeRef | None,
-        rules: RuleSet | None,
-        message_rules: RuleSet | None,
+        rules: FamilyRules | None,
+        message_rules: MessageFieldRules | None,
         element: str,
         field_name: str,
     ) -> ValuePlan | None:
@@ -546,20 +508,23 @@ class _FileBuilder:
             raise GenerationError(
                 element, f"{rules.family} rules do not apply to a {field_type.value} field"
             )
-        enum_numbers = self._planner.enum_numbers(type_ref) if type_ref is not None else None
-        check_rules(rules, element, defined_enum_values=enum_numbers)
-        checks = self._scalar_checks(rules, field_name, enum_numbers)
+        context = _Constants(self, field_name)
+        if isinstance(rules, EnumRules):
+            assert type_ref is not None
+            numbers = self._planner.enum_numbers(type_ref)
+            rules.conflicts(element, numbers)
+            checks = rules.checks(context, numbers)
+        else:
+            checks = _scalar_checks(rules, element, context)
         if not checks:  # `string = {}` or ignore_empty alone: nothing to check
             return None
-        return ValuePlan(
-            Read.PLAIN, tuple(checks), bool(rule_dict(rules).get("ignore_empty")), None
-        )
+        return ValuePlan(Read.PLAIN, tuple(checks), _ignore_empty(rules), None)
 
     def _message_value(
         self,
         type_ref: TypeRef,
-        rules: RuleSet | None,
-        message_rules: RuleSet | None,
+        rules: FamilyRules | None,
+        message_rules: MessageFieldRules | None,
         element: str,
         field_name: str,
     ) -> ValuePlan | None:
@@ -569,13 +534,10 @@ class _FileBuilder:
                 return None
             if rules.family != WRAPPERS[name]:
                 raise GenerationError(element, f"{rules.family} rules do not apply to {name}")
-            check_rules(rules, element)
-            checks = self._scalar_checks(rules, field_name, None)
+            checks = _scalar_checks(rules, element, _Constants(self, field_name))
             if not checks:
                 return None
-            return ValuePlan(
-                Read.WRAPPED, tuple(checks), bool(rule_dict(rules).get("ignore_empty")), None
-            )
+            return ValuePlan(Read.WRAPPED, tuple(checks), _ignore_empty(rules), None)
         if name in WELL_KNOWN:
             if rules is None:
                 return None
@@ -592,251 +554,40 @@ class _FileBuilder:
             self.imports.add(embedded.module)
         return ValuePlan(Read.PLAIN, (), False, embedded)
 
-    def _well_known(self, rules: RuleSet, element: str, field_name: str) -> ValuePlan | None:
-        family = rules.family
-        values = rule_dict(rules)
-        if family == "any":
-            url_checks = self._set_checks(values, "any", field_name, _literal, "type URL")
+    def _well_known(self, rules: FamilyRules, element: str, field_name: str) -> ValuePlan | None:
+        context = _Constants(self, field_name)
+        if isinstance(rules, AnyRules):
+            url_checks = rules.checks(context)
             return ValuePlan(Read.TYPE_URL, tuple(url_checks), False, None) if url_checks else None
-
-        def to_nanos(value: RuleValue, rule: str) -> int:
-            return nanos(value, element, rule, "duration" if rule == "within" else family)
-
-        check_rules(rules, element, to_number=to_nanos)
-        checks: list[Check] = []
-        if "const" in values:
-            checks.append(
-                Check(
-                    CheckKind.NOT_EQUAL,
-                    f"{family}.const",
-                    f"value must equal {_show_nanos(to_nanos(values['const'], 'const'))}",
-                    arg=to_nanos(values["const"], "const"),
-                )
-            )
-        checks += self._range_checks(values, family, lambda v, rule: to_nanos(v, rule), _show_nanos)
-        checks += self._set_checks(values, family, field_name, lambda v: to_nanos(v, "in"), "value")
-        if values.get("lt_now"):
-            checks.append(
-                Check(CheckKind.NOT_BEFORE_NOW, "timestamp.lt_now", "value must be less than now")
-            )
-        if values.get("gt_now"):
-            checks.append(
-                Check(CheckKind.NOT_AFTER_NOW, "timestamp.gt_now", "value must be greater than now")
-            )
-        if "within" in values:
-            within = to_nanos(values["within"], "within")
-            checks.append(
-                Check(
-                    CheckKind.NOT_WITHIN,
-                    "timestamp.within",
-                    f"value must be within {_show_nanos(within)} of now",
-                    arg=within,
-                )
-            )
+        assert isinstance(rules, DurationRules | TimestampRules)
+        rules.conflicts(element)
+        checks = rules.checks(context)
         return ValuePlan(Read.NANOS, tuple(checks), False, None) if checks else None
 
-    def _scalar_checks(
-        self, rules: RuleSet, field_name: str, enum_numbers: frozenset[int] | None
-    ) -> list[Check]:
-        family = rules.family
-        values = rule_dict(rules)
-        checks: list[Check] = []
-        if "const" in values:
-            const = values["const"]
-            checks.append(
-                Check(
-                    CheckKind.NOT_IDENTICAL if isinstance(const, bool) else CheckKind.NOT_EQUAL,
-                    f"{family}.const",
-                    f"value must equal {_clip(_show(_literal(const)))}",
-                    arg=_literal(const),
-                )
-            )
-        if family in NUMERIC_FAMILIES:
-            checks += self._range_checks(values, family, lambda v, _: _number(v), _show)
-        if family == "enum" and values.get("defined_only"):
-            assert enum_numbers is not None
-            name = self._constant(
-                field_name, "defined", ConstantKind.FROZENSET, tuple(sorted(enum_numbers))
-            )
-            checks.append(
-                Check(
-                    CheckKind.NOT_IN,
-                    "enum.defined_only",
-                    "value must be one of the defined enum values",
-                    constant=name,
-                )
-            )
-        if family in ("string", "bytes"):
-            checks += self._text_checks(values, family, field_name)
-        checks += self._set_checks(values, family, field_name, _literal, "value")
-        return checks
 
-    def _range_checks(
-        self,
-        values: dict[str, RuleValue],
-        family: str,
-        convert: Callable[[RuleValue, str], Literal],
-        show: Callable[[Literal], str],
-    ) -> list[Check]:
-        lower_rule = next((rule for rule in ("gt", "gte") if rule in values), None)
-        upper_rule = next((rule for rule in ("lt", "lte") if rule in values), None)
-        if lower_rule is None and upper_rule is None:
-            return []
-        lower = convert(values[lower_rule], lower_rule) if lower_rule else None
-        upper = convert(values[upper_rule], upper_rule) if upper_rule else None
-        exclusive = lower is not None and upper is not None and lower > upper  # type: ignore[operator]
-        rule_id = f"{family}." + "_".join(r for r in (lower_rule, upper_rule) if r)
-        if exclusive:
-            rule_id += "_exclusive"
-        if lower is not None and upper is not None:
-            # Interval notation over the valid (inside) or invalid (outside) values.
-            if exclusive:
-                left = "(" if upper_rule == "lte" else "["
-                right = ")" if lower_rule == "gte" else "]"
-                span = f"{left}{show(upper)}, {show(lower)}{right}"
-                message = f"value must be outside range {span}"
-            else:
-                left = "[" if lower_rule == "gte" else "("
-                right = "]" if upper_rule == "lte" else ")"
-                message = f"value must be inside range {left}{show(lower)}, {show(upper)}{right}"
-        else:
-            rule = lower_rule or upper_rule
-            bound = lower if lower is not None else upper
-            assert rule is not None and bound is not None
-            message = f"value must be {_BOUND_WORDS[rule]} {show(bound)}"
-        bounds = Range(
-            lower=lower,
-            lower_inclusive=lower_rule == "gte",
-            upper=upper,
-            upper_inclusive=upper_rule == "lte",
-            exclusive=exclusive,
-        )
-        return [Check(CheckKind.RANGE, rule_id, message, bounds=bounds)]
+class _Constants:
+    """A family's plan context: module constants named after the message, field and rule."""
 
-    def _set_checks(
-        self,
-        values: dict[str, RuleValue],
-        family: str,
-        field_name: str,
-        convert: Callable[[RuleValue], Literal],
-        what: str,
-    ) -> list[Check]:
-        checks = []
-        for rule, kind, verb in (
-            ("in", CheckKind.NOT_IN, "must"),
-            ("not_in", CheckKind.IN, "must not"),
-        ):
-            members = values.get(rule)
-            if not members:
-                continue
-            assert isinstance(members, tuple)
-            literals = tuple(convert(member) for member in members)
-            name = self._constant(field_name, rule, ConstantKind.FROZENSET, literals)
-            shown = _clip(", ".join(_show(literal) for literal in literals))
-            checks.append(
-                Check(
-                    kind, f"{family}.{rule}", f"{what} {verb} be in list [{shown}]", constant=name
-                )
-            )
-        return checks
+    def __init__(self, builder: _FileBuilder, field_name: str) -> None:
+        self._builder = builder
+        self._field_name = field_name
 
-    def _text_checks(
-        self, values: dict[str, RuleValue], family: str, field_name: str
-    ) -> list[Check]:
-        checks: list[Check] = []
-        unit = "characters" if family == "string" else "bytes"
-        for rule, kind, relation, counted in (
-            ("len", CheckKind.LEN_NE, "exactly", unit),
-            ("min_len", CheckKind.LEN_LT, "at least", unit),
-            ("max_len", CheckKind.LEN_GT, "at most", unit),
-            ("len_bytes", CheckKind.UTF8_LEN_NE, "exactly", "bytes"),
-            ("min_bytes", CheckKind.UTF8_LEN_LT, "at least", "bytes"),
-            ("max_bytes", CheckKind.UTF8_LEN_GT, "at most", "bytes"),
-        ):
-            if rule in values and not _vacuous(kind, values[rule]):
-                checks.append(
-                    Check(
-                        _minimum(kind, values[rule]),
-                        f"{family}.{rule}",
-                        f"value length must be {relation} {count(values, rule)} {counted}",
-                        arg=_literal(values[rule]),
-                    )
-                )
-        if "pattern" in values:
-            pattern = values["pattern"]
-            assert isinstance(pattern, str)
-            literal: Literal = pattern if family == "string" else pattern.encode()
-            name = self._constant(field_name, "pattern", ConstantKind.PATTERN, (literal,))
-            checks.append(
-                Check(
-                    CheckKind.NO_MATCH,
-                    f"{family}.pattern",
-                    f"value does not match regex pattern {_clip(repr(pattern))}",
-                    constant=name,
-                )
-            )
-        for rule, kind, phrase in (
-            ("prefix", CheckKind.NO_PREFIX, "does not have prefix"),
-            ("suffix", CheckKind.NO_SUFFIX, "does not have suffix"),
-            ("contains", CheckKind.NO_CONTAINS, "does not contain substring"),
-            ("not_contains", CheckKind.CONTAINS, "contains substring"),
-        ):
-            if rule in values:
-                checks.append(
-                    Check(
-                        _minimum(kind, values[rule]),
-                        f"{family}.{rule}",
-                        f"value {phrase} {_clip(repr(values[rule]))}",
-                        arg=_literal(values[rule]),
-                    )
-                )
-        formats = (
-            _FORMATS
-            if family == "string"
-            else {**_BYTES_FORMATS, "ipv4": ("", ""), "ipv6": ("", "")}
-        )
-        for rule in formats:
-            if not values.get(rule):
-                continue
-            if family == "bytes" and rule in ("ipv4", "ipv6"):
-                size = 4 if rule == "ipv4" else 16
-                label = "IPv4" if rule == "ipv4" else "IPv6"
-                checks.append(
-                    Check(
-                        CheckKind.LEN_NE,
-                        f"bytes.{rule}",
-                        f"value must be a valid {label} address ({size} bytes)",
-                        arg=size,
-                    )
-                )
-                continue
-            function, description = formats[rule]
-            fast_function = None
-            if function in _FAST_FORMATS:
-                fast_function, function = _FAST_FORMATS[function]
-            checks.append(
-                Check(
-                    CheckKind.FORMAT,
-                    f"{family}.{rule}",
-                    f"value must be {description}",
-                    function=function,
-                    fast_function=fast_function,
-                )
-            )
-        known = values.get("well_known_regex")
-        if isinstance(known, int) and known in _HEADER_REGEXES:
-            function, description = _HEADER_REGEXES[known]
-            strict = bool(values.get("strict", True))
-            checks.append(
-                Check(
-                    CheckKind.FORMAT,
-                    f"{family}.well_known_regex",
-                    f"value must be a valid {description}",
-                    arg=strict,
-                    function=function,
-                )
-            )
-        return checks
+    def constant(self, rule: str, kind: ConstantKind, values: tuple[Literal, ...]) -> str:
+        return self._builder.constant(self._field_name, rule, kind, values)
+
+
+def _scalar_checks(rules: FamilyRules, element: str, context: _Constants) -> list[Check]:
+    """A scalar family's checks, after its conflict checks."""
+    if isinstance(rules, EnumRules | RepeatedRules | MapRules | AnyRules | FieldMaskRules):
+        raise GenerationError(element, f"{rules.family} rules do not apply here")
+    if isinstance(rules, DurationRules | TimestampRules):
+        raise GenerationError(element, f"{rules.family} rules do not apply here")
+    rules.conflicts(element)
+    return rules.checks(context)
+
+
+def _ignore_empty(rules: FamilyRules) -> bool:
+    return bool(getattr(rules, "ignore_empty", None))
 
 
 def _protovalidate_oneofs(message: Message) -> tuple[OneofPlan, ...]:
@@ -930,80 +681,3 @@ def _cel_value_plan(
         rules is not None and rules.ignore is Ignore.IF_ZERO_VALUE and not field.has_presence
     )
     return ValuePlan(read, checks, zero_ignored, embedded)
-
-
-def _minimum(kind: CheckKind, bound: RuleValue) -> CheckKind:
-    """A minimum of one (code point, byte, item) is simply "not empty"."""
-    if kind in (CheckKind.LEN_LT, CheckKind.UTF8_LEN_LT) and bound == 1:
-        return CheckKind.EMPTY
-    return kind
-
-
-def _vacuous(kind: CheckKind, value: RuleValue) -> bool:
-    """A minimum length or count of 0 holds for every value: no check is made for it, and no
-    test case could break it."""
-    return kind in (CheckKind.LEN_LT, CheckKind.UTF8_LEN_LT) and value == 0
-
-
-def _count_checks(
-    values: dict[str, RuleValue], family: str, low: str, high: str, noun: str
-) -> list[Check]:
-    checks = []
-    for rule, kind, relation in (
-        (low, CheckKind.LEN_LT, "at least"),
-        (high, CheckKind.LEN_GT, "at most"),
-    ):
-        if rule in values and not _vacuous(kind, values[rule]):
-            checks.append(
-                Check(
-                    _minimum(kind, values[rule]),
-                    f"{family}.{rule}",
-                    f"value must contain {relation} {count(values, rule)} {noun}(s)",
-                    arg=_literal(values[rule]),
-                )
-            )
-    return checks
-
-
-def _nested_rules(value: RuleValue | None) -> FieldRules | None:
-    """`items`, `keys` and `values` hold FieldRules, kept as a RuleSet of rule families."""
-    if value is None:
-        return None
-    assert isinstance(value, RuleSet)
-    families = dict(value.values)
-    message_rules = families.pop("message", None)
-    type_rules = next(iter(families.values()), None)
-    assert type_rules is None or isinstance(type_rules, RuleSet)
-    assert message_rules is None or isinstance(message_rules, RuleSet)
-    return FieldRules(type_rules=type_rules, message_rules=message_rules)
-
-
-def _literal(value: RuleValue) -> Literal:
-    assert isinstance(value, bool | int | float | str | bytes)
-    return value
-
-
-def _number(value: RuleValue) -> Literal:
-    assert isinstance(value, int | float) and not isinstance(value, bool)
-    return value
-
-
-def _show(value: Literal) -> str:
-    if isinstance(value, str):
-        return repr(value)
-    if isinstance(value, bytes):
-        return repr(value)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def _show_nanos(value: Literal) -> str:
-    assert isinstance(value, int)
-    seconds, fraction = divmod(value, 1_000_000_000)
-    return f"{seconds}.{fraction:09d}s".replace(".000000000s", "s")
-
-
-def _clip(text: str, limit: int = 40) -> str:
-    """Rule values shown in messages stay short; the rule id names the rule exactly."""
-    return text if len(text) <= limit else text[: limit - 3] + "..."

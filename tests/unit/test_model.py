@@ -5,6 +5,7 @@ import keyword
 import pytest
 from protoc_gen_pyservice.errors import GenerationError
 from protoc_gen_pyservice.model.build import ModelBuilder
+from protoc_gen_pyservice.model.families import FieldRules, NumberRules, RepeatedRules, StringRules
 from protoc_gen_pyservice.model.nodes import File, Idempotency, Kind
 from protoc_gen_pyservice.options import Options
 from protoc_gen_pyservice.pipeline import generate
@@ -101,11 +102,11 @@ def test_validate_rules_are_read_into_the_model() -> None:
     by_name = {m.ref.qualname: m for m in model.messages}
     page_size = by_name["ListUsersRequest"].fields[0]
     assert page_size.rules is not None and page_size.rules.type_rules is not None
-    assert page_size.rules.type_rules.family == "int32"
-    assert dict(page_size.rules.type_rules.values) == {"gte": 1, "lte": 100}
+    # One frozen type per rule family: unset rules are None.
+    assert page_size.rules.type_rules == NumberRules("int32", gte=1, lte=100)
     email = by_name["CreateUserRequest"].fields[0]
-    assert email.rules is not None and email.rules.type_rules is not None
-    assert dict(email.rules.type_rules.values) == {"email": True, "max_len": 254}
+    assert email.rules is not None
+    assert email.rules.type_rules == StringRules(well_known="email", max_len=254)
     methods = {m.name: m for m in model.services[0].methods}
     assert methods["GetUser"].timeout == 5 and methods["ListUsers"].timeout == 10
     assert methods["GetUser"].retryable and not methods["CreateUser"].retryable
@@ -201,3 +202,29 @@ def test_a_minimum_of_zero_makes_no_check(compile_protos) -> None:
     generated = {file.name: file.content for file in generate(request).file}
     validators = generated["zero/v1/zero_validate.py"]
     assert "< 0" not in validators
+
+
+def test_both_rule_languages_read_into_one_typed_model(compile_protos: CompileProtos) -> None:
+    """`(validate.rules)` and `(buf.validate.field)` give the same frozen family type."""
+    source = """
+syntax = "proto3";
+package both;
+import "validate/validate.proto";
+import "buf/validate/validate.proto";
+message M {
+  string a = 1 [(validate.rules).string = {min_len: 2, max_len: 9, in: ["ab", "abc"]}];
+  string b = 2 [(buf.validate.field).string = {min_len: 2, max_len: 9, in: ["ab", "abc"]}];
+  repeated int32 c = 3 [(validate.rules).repeated = {max_items: 3, items: {int32: {gt: 0}}}];
+  repeated int32 d = 4 [(buf.validate.field).repeated = {max_items: 3, items: {int32: {gt: 0}}}];
+}
+"""
+    fields = build(compile_protos({"both.proto": source}), "both.proto").messages[0].fields
+    a, b, c, d = fields
+    expected = StringRules(min_len=2, max_len=9, in_=("ab", "abc"))
+    assert a.rules is not None and a.rules.type_rules == expected
+    assert b.protovalidate is not None and b.protovalidate.family == expected
+    assert c.rules is not None and d.protovalidate is not None
+    assert c.rules.type_rules == d.protovalidate.family
+    assert d.protovalidate.family == RepeatedRules(
+        max_items=3, items=FieldRules(type_rules=NumberRules("int32", gt=0))
+    )
