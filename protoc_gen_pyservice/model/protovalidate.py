@@ -420,8 +420,11 @@ def _nested_family(rules: Message, element: str) -> FieldRules:
 
 
 def _negate(node: Node) -> Node:
+    """`!node`, simplified: `!!x` is x, and `!(a != b)` is `a == b` (!= is not == in CEL)."""
     if isinstance(node, ir.Op) and node.op == "not":
         return node.args[0]
+    if isinstance(node, ir.Op) and node.op in ("eq", "ne"):
+        return node._replace(op="ne" if node.op == "eq" else "eq")
     return ir.Op("not", (node,), ir.BOOL)
 
 

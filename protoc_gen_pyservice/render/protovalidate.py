@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 
+from protoc_gen_pyservice.model import cel_ir as ir
 from protoc_gen_pyservice.model.cel_ir import Node
 from protoc_gen_pyservice.model.nodes import Field, Message
 from protoc_gen_pyservice.model.plan import Embedded
@@ -96,7 +97,8 @@ class BlockWriter:
             body.append(f"{value} = {source}")
             this = value
         checks = self._checks(rules.checks, this, path, False, 0)
-        if this == source and _reads(checks, source) > 1:
+        zero_guard = rules.ignore is Ignore.IF_ZERO_VALUE and not field.has_presence
+        if this == source and _reads(checks, source) + zero_guard > 1:
             # Read once: each attribute read of a protobuf message costs more than a local.
             body.append(f"{value} = {source}")
             this = value
@@ -204,9 +206,32 @@ class BlockWriter:
         self, checks: tuple[RuleCheck, ...], this: str, path: str, for_key: bool, at: int
     ) -> list[str]:
         lines: list[str] = []
-        for check in checks:
+        pending = list(checks)
+        while pending:
+            check = pending.pop(0)
+            empty = next((c for c in pending if _empty_twin(check, c)), None)
+            if empty is not None:
+                # A format and its `_empty` twin (`string.email`, `string.email_empty`) never
+                # both fail: one test of emptiness serves both.
+                pending.remove(empty)
+                lines += self._format_pair(check, empty, this, path, for_key)
+                continue
             lines += self._check(check, this, path, for_key, at)
         return lines
+
+    def _format_pair(
+        self, check: RuleCheck, empty: RuleCheck, this: str, path: str, for_key: bool
+    ) -> list[str]:
+        assert check.failure is not None and empty.failure is not None
+        inner = check.failure.args[0]  # type: ignore[union-attr]
+        valid = ir.Or(inner.args[1:]) if len(inner.args) > 2 else inner.args[1]
+        test = self._python(ir.Op("not", (valid,), ir.BOOL), this)
+        return [
+            f"if {self._python(empty.failure, this)}:",
+            *_indent(_violation(path, empty.rule_id, empty.message, empty.rule_path, for_key)),
+            f"elif {test}:",
+            *_indent(_violation(path, check.rule_id, check.message, check.rule_path, for_key)),
+        ]
 
     def _check(self, check: RuleCheck, this: str, path: str, for_key: bool, at: int) -> list[str]:
         if check.failure is not None:
@@ -227,10 +252,25 @@ class BlockWriter:
         return cel.python(node, this, self._constants)
 
 
+def _empty_twin(check: RuleCheck, other: RuleCheck) -> bool:
+    """Whether `other` is `check`'s `_empty` rule: check fails on `not (this == '' or ok)`,
+    other on `this == ''`, with the same emptiness test."""
+    if other.rule_id != check.rule_id + "_empty" or other.rule_path != check.rule_path:
+        return False
+    failure, empty = check.failure, other.failure
+    return (
+        isinstance(failure, ir.Op)
+        and failure.op == "not"
+        and isinstance(failure.args[0], ir.Or)
+        and failure.args[0].args[0] == empty
+    )
+
+
 def _reads(lines: list[str], source: str) -> int:
     """How many times the statements' conditions read `source` (`m.name`, not `m.name_x`)."""
     pattern = re.compile(re.escape(source) + r"(?![A-Za-z0-9_])")
-    return sum(len(pattern.findall(line)) for line in lines if line.startswith("if "))
+    tests = (line for line in lines if line.startswith(("if ", "elif ")))
+    return sum(len(pattern.findall(line)) for line in tests)
 
 
 def _lone_if(lines: list[str]) -> bool:

@@ -147,16 +147,6 @@ def check_pv_scalars(
         )
     email_value = m.email
     if email_value:
-        if not (email_value == "" or cel.is_email(email_value)):
-            out.append(
-                validation.Violation(
-                    prefix + "email",
-                    "string.email",
-                    "must be a valid email address",
-                    False,
-                    "string.email",
-                ),
-            )
         if email_value == "":
             out.append(
                 validation.Violation(
@@ -167,18 +157,18 @@ def check_pv_scalars(
                     "string.email",
                 ),
             )
-    host_value = m.host
-    if host_value:
-        if not (host_value == "" or cel.is_hostname(host_value)):
+        elif not cel.is_email(email_value):
             out.append(
                 validation.Violation(
-                    prefix + "host",
-                    "string.hostname",
-                    "must be a valid hostname",
+                    prefix + "email",
+                    "string.email",
+                    "must be a valid email address",
                     False,
-                    "string.hostname",
+                    "string.email",
                 ),
             )
+    host_value = m.host
+    if host_value:
         if host_value == "":
             out.append(
                 validation.Violation(
@@ -189,18 +179,18 @@ def check_pv_scalars(
                     "string.hostname",
                 ),
             )
-    address_value = m.address
-    if address_value:
-        if not (address_value == "" or cel.is_ip(address_value)):
+        elif not cel.is_hostname(host_value):
             out.append(
                 validation.Violation(
-                    prefix + "address",
-                    "string.ip",
-                    "must be a valid IP address",
+                    prefix + "host",
+                    "string.hostname",
+                    "must be a valid hostname",
                     False,
-                    "string.ip",
+                    "string.hostname",
                 ),
             )
+    address_value = m.address
+    if address_value:
         if address_value == "":
             out.append(
                 validation.Violation(
@@ -211,18 +201,18 @@ def check_pv_scalars(
                     "string.ip",
                 ),
             )
-    prefix_value = m.prefix
-    if prefix_value:
-        if not (prefix_value == "" or cel.is_ip_prefix(prefix_value, 0, True)):
+        elif not cel.is_ip(address_value):
             out.append(
                 validation.Violation(
-                    prefix + "prefix",
-                    "string.ip_prefix",
-                    "must be a valid IP prefix",
+                    prefix + "address",
+                    "string.ip",
+                    "must be a valid IP address",
                     False,
-                    "string.ip_prefix",
+                    "string.ip",
                 ),
             )
+    prefix_value = m.prefix
+    if prefix_value:
         if prefix_value == "":
             out.append(
                 validation.Violation(
@@ -233,18 +223,18 @@ def check_pv_scalars(
                     "string.ip_prefix",
                 ),
             )
-    endpoint_value = m.endpoint
-    if endpoint_value:
-        if not (endpoint_value == "" or cel.is_host_and_port(endpoint_value, True)):
+        elif not cel.is_ip_prefix(prefix_value, 0, True):
             out.append(
                 validation.Violation(
-                    prefix + "endpoint",
-                    "string.host_and_port",
-                    "must be a valid host (hostname or IP address) and port pair",
+                    prefix + "prefix",
+                    "string.ip_prefix",
+                    "must be a valid IP prefix",
                     False,
-                    "string.host_and_port",
+                    "string.ip_prefix",
                 ),
             )
+    endpoint_value = m.endpoint
+    if endpoint_value:
         if endpoint_value == "":
             out.append(
                 validation.Violation(
@@ -255,24 +245,34 @@ def check_pv_scalars(
                     "string.host_and_port",
                 ),
             )
-    id_value = m.id
-    if id_value:
-        if not (id_value == "" or _CEL_PATTERN_2(id_value)):
+        elif not cel.is_host_and_port(endpoint_value, True):
             out.append(
                 validation.Violation(
-                    prefix + "id",
-                    "string.uuid",
-                    "must be a valid UUID",
+                    prefix + "endpoint",
+                    "string.host_and_port",
+                    "must be a valid host (hostname or IP address) and port pair",
                     False,
-                    "string.uuid",
+                    "string.host_and_port",
                 ),
             )
+    id_value = m.id
+    if id_value:
         if id_value == "":
             out.append(
                 validation.Violation(
                     prefix + "id",
                     "string.uuid_empty",
                     "value is empty, which is not a valid UUID",
+                    False,
+                    "string.uuid",
+                ),
+            )
+        elif not _CEL_PATTERN_2(id_value):
+            out.append(
+                validation.Violation(
+                    prefix + "id",
+                    "string.uuid",
+                    "must be a valid UUID",
                     False,
                     "string.uuid",
                 ),
@@ -351,22 +351,22 @@ def check_pv_scalars(
         )
     ip_bytes_value = m.ip_bytes
     if ip_bytes_value:
-        if not (len(ip_bytes_value) == 0 or len(ip_bytes_value) == 4):
-            out.append(
-                validation.Violation(
-                    prefix + "ip_bytes",
-                    "bytes.ipv4",
-                    "must be a valid IPv4 address",
-                    False,
-                    "bytes.ipv4",
-                ),
-            )
         if len(ip_bytes_value) == 0:
             out.append(
                 validation.Violation(
                     prefix + "ip_bytes",
                     "bytes.ipv4_empty",
                     "value is empty, which is not a valid IPv4 address",
+                    False,
+                    "bytes.ipv4",
+                ),
+            )
+        elif len(ip_bytes_value) != 4:
+            out.append(
+                validation.Violation(
+                    prefix + "ip_bytes",
+                    "bytes.ipv4",
+                    "must be a valid IPv4 address",
                     False,
                     "bytes.ipv4",
                 ),
@@ -404,16 +404,6 @@ def check_pv_scalars(
         )
     header_value = m.header
     if header_value:
-        if not (header_value == "" or _CEL_PATTERN_3(header_value)):
-            out.append(
-                validation.Violation(
-                    prefix + "header",
-                    "string.well_known_regex.header_name",
-                    "must be a valid HTTP header name",
-                    False,
-                    "string.well_known_regex",
-                ),
-            )
         if header_value == "":
             out.append(
                 validation.Violation(
@@ -424,24 +414,34 @@ def check_pv_scalars(
                     "string.well_known_regex",
                 ),
             )
-    ulid_value = m.ulid
-    if ulid_value:
-        if not (ulid_value == "" or _CEL_PATTERN_4(ulid_value)):
+        elif not _CEL_PATTERN_3(header_value):
             out.append(
                 validation.Violation(
-                    prefix + "ulid",
-                    "string.ulid",
-                    "must be a valid ULID",
+                    prefix + "header",
+                    "string.well_known_regex.header_name",
+                    "must be a valid HTTP header name",
                     False,
-                    "string.ulid",
+                    "string.well_known_regex",
                 ),
             )
+    ulid_value = m.ulid
+    if ulid_value:
         if ulid_value == "":
             out.append(
                 validation.Violation(
                     prefix + "ulid",
                     "string.ulid_empty",
                     "value is empty, which is not a valid ULID",
+                    False,
+                    "string.ulid",
+                ),
+            )
+        elif not _CEL_PATTERN_4(ulid_value):
+            out.append(
+                validation.Violation(
+                    prefix + "ulid",
+                    "string.ulid",
+                    "must be a valid ULID",
                     False,
                     "string.ulid",
                 ),
