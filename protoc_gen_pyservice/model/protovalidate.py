@@ -138,8 +138,9 @@ def value_kind(field: descriptor.FieldDescriptor, element_only: bool) -> ValueKi
         value = value_kind(field.message_type.fields_by_name["value"], True)
         return ValueKind(ir.map_of(key.type, value.type), "map", "plain")
     if not element_only and field.is_repeated:
+        # `read` is each item's: a list of Durations reads as a list of CEL durations.
         item = value_kind(field, True)
-        return ValueKind(ir.list_of(item.type), "repeated", "plain")
+        return ValueKind(ir.list_of(item.type), "repeated", item.read)
     if field.type in (_FD.TYPE_MESSAGE, _FD.TYPE_GROUP):
         assert field.message_type is not None
         name = field.message_type.full_name
