@@ -89,9 +89,7 @@ def _authority(authority: str) -> bool:
             return False
         if ":" in port[1:]:
             return False
-    if port and (not port.startswith(":") or _PORT.fullmatch(port[1:]) is None):
-        return False
-    return True
+    return not port or (port.startswith(":") and _PORT.fullmatch(port[1:]) is not None)
 
 
 def _ip_literal(literal: str) -> bool:

@@ -201,7 +201,7 @@ def _mask(message: Any, value: Any) -> None:
 
 
 def _cases() -> Iterator[tuple[str, str, str, list[Any], Setter]]:
-    numbers = {
+    numbers: dict[str, list[Any]] = {
         "int32": INT32,
         "sint32": INT32,
         "sfixed32": INT32,
@@ -228,7 +228,7 @@ def _cases() -> Iterator[tuple[str, str, str, list[Any], Setter]]:
         yield f"bool const {value}", "bool", f"bool.const = {value}", [True, False], _plain
     for rule in ("const: 1", "defined_only: true", "in: [1, 2]", "not_in: [1]"):
         yield f"enum {rule}", "RuleColor", f"enum = {{{rule}}}", ENUMS, _plain
-    for rule in TIME_RULES + ["in: [{seconds: 1}]", "not_in: [{seconds: 1}]"]:
+    for rule in [*TIME_RULES, "in: [{seconds: 1}]", "not_in: [{seconds: 1}]"]:
         yield (
             f"duration {rule}",
             "google.protobuf.Duration",
