@@ -98,8 +98,9 @@ modules:
     breaking:
       use:
         - FILE
-  # validate/validate.proto and pyservice/options.proto, copied from the installed packages by
-  # `pyservice fetch-protos` (`pyservice generate` runs it): imported, never generated or linted.
+  # validate/validate.proto, buf/validate/validate.proto and pyservice/options.proto, set up from
+  # the installed packages by `pyservice fetch-protos` (`pyservice generate` runs it): imported,
+  # never generated or linted.
   - path: {include}
     lint:
       use:
