@@ -336,10 +336,22 @@ class ExamplesPlanner:
         message, field, plan, constants, ancestors = slot
         if field.map_entry is not None or field.repeated:
             count = _minimum_count(plan)
-            if count == 0:
+            cel_rules = [
+                c for c in (plan.collection_checks if plan else ()) if c.kind is CheckKind.CEL
+            ]
+            if count == 0 and _collection_passes(cel_rules, _empty(field.map_entry is not None)):
                 return None
-            items = self._items(slot, count)
-            return _provided_collection(message, field, plan) if items is None else items
+            items = self._items(slot, max(count, 1)) if cel_rules or count else None
+            if items is None:
+                return _provided_collection(message, field, plan)
+            if not _collection_passes(cel_rules, items):
+                # A CEL rule on the whole collection: examples do not solve those.
+                return Provided(
+                    _full_name(message, field),
+                    cel_rules[0].rule_id,
+                    "no example derived passes the CEL rules on the whole collection",
+                )
+            return items
         value_plan = plan.value if plan is not None else None
         if _is_plain_message(field):
             assert field.type_ref is not None
@@ -610,6 +622,7 @@ class ExamplesPlanner:
         path: str,
         wrap: ChangeKind = ChangeKind.SET,
         rebuild: Callable[[MessageValue], Value] | None = None,
+        skip_empty: bool = False,
     ) -> None:
         """The breaks inside a message-typed value at `path`: changes inside it where the
         valid message has it (`current`), else the whole value set to a broken one."""
@@ -626,6 +639,16 @@ class ExamplesPlanner:
             for skip in inner.skipped
         )
         for broken in inner.breaks:
+            inner_path = f"{path}.{broken.path}" if broken.path else path
+            if skip_empty and _is_zero(self._apply(nested, broken.change)):
+                found.skipped.append(
+                    Skipped(
+                        inner_path,
+                        broken.rule_id,
+                        "the item it breaks is empty, and not checked (IGNORE_IF_ZERO_VALUE)",
+                    )
+                )
+                continue
             if isinstance(current, MessageValue):
                 change = broken.change._replace(
                     container=(Step(field, item), *broken.change.container)
@@ -634,7 +657,6 @@ class ExamplesPlanner:
                 changed = self._apply(nested, broken.change)
                 value = rebuild(changed) if rebuild is not None else changed
                 change = Change((), field, wrap, value)
-            inner_path = f"{path}.{broken.path}" if broken.path else path
             found.breaks.append(_Break(inner_path, broken.rule_id, change))
 
     def _collection_breaks(self, slot: _Slot, current: Value | None, found: _Found) -> None:
@@ -713,6 +735,7 @@ class ExamplesPlanner:
                     ancestors,
                     found,
                     _item_path(name, selector),
+                    skip_empty=value_plan.ignore_empty,
                 )
                 return
             template = items(valid_count)
@@ -729,6 +752,7 @@ class ExamplesPlanner:
                 _item_path(name, selector),
                 wrap=kind,
                 rebuild=lambda broken: _with_first(template, broken),
+                skip_empty=value_plan.ignore_empty,
             )
             return
         values = self._values(value_field.type, value_field.type_ref, value_plan, constants)
@@ -1015,6 +1039,39 @@ def _provided(message: Message, field: Field, values: Values) -> Provided:
             "the pattern is not one of the simple shapes examples are derived from",
         )
     return Provided(_full_name(message, field), values.checks[0].rule_id, _ALL_PASS)
+
+
+def _is_zero(value: Value) -> bool:
+    """Whether a value reads as its type's zero value (a message: every field zero), as
+    IGNORE_IF_ZERO_VALUE tests it."""
+    if isinstance(value, Scalar):
+        return not value.value
+    if isinstance(value, EnumConstant):
+        return value.number == 0
+    if isinstance(value, ListValue):
+        return not value.items
+    if isinstance(value, MapValue):
+        return not value.entries
+    if isinstance(value, MessageValue):
+        return all(_is_zero(field.value) for field in value.fields)
+    return False
+
+
+def _collection_passes(checks: list[Check], value: ListValue | MapValue) -> bool:
+    """Whether compiled CEL rules on a whole collection all hold for `value` (False when
+    that cannot be told)."""
+    if not checks:
+        return True
+    from protoc_gen_pyservice.runtime import cel
+
+    try:
+        this = _cel_value(value)
+        return not any(
+            check.expression is None or cel_eval.evaluate(check.expression, {"this": this})
+            for check in checks
+        )
+    except (cel_eval.Unsupported, cel.EvaluationError, TypeError):
+        return False
 
 
 def _provided_collection(message: Message, field: Field, plan: FieldPlan | None) -> Provided:

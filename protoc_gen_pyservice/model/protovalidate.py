@@ -31,6 +31,7 @@ from protoc_gen_pyservice.model.families import (
     FamilyRules,
     FieldRules,
     MessageFieldRules,
+    RepeatedRules,
     read_family,
 )
 
@@ -136,7 +137,8 @@ def value_kind(field: descriptor.FieldDescriptor, element_only: bool) -> ValueKi
     ):
         key = value_kind(field.message_type.fields_by_name["key"], True)
         value = value_kind(field.message_type.fields_by_name["value"], True)
-        return ValueKind(ir.map_of(key.type, value.type), "map", "plain")
+        # `read` is each value's, as for a repeated field's items.
+        return ValueKind(ir.map_of(key.type, value.type), "map", value.read)
     if not element_only and field.is_repeated:
         # `read` is each item's: a list of Durations reads as a list of CEL durations.
         item = value_kind(field, True)
@@ -235,6 +237,13 @@ class Compiler:
             assert not isinstance(read, MessageFieldRules)
             typed = read
             checks += self._standard(family_rules, kind, f"{path}{family}.", element)
+            if (
+                isinstance(typed, RepeatedRules)
+                and typed.unique
+                and value_field.type in (_FD.TYPE_MESSAGE, _FD.TYPE_GROUP)
+            ):
+                # As protovalidate: CEL's unique() compares scalars only.
+                raise GenerationError(element, "repeated.unique is not supported for message items")
             if family == "repeated" and family_rules.HasField("items"):
                 items = self._value(
                     value_kind(value_field, True),

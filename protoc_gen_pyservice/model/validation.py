@@ -253,10 +253,17 @@ class _FileBuilder:
 
     def message(self, message: Message) -> MessagePlan:
         self._function = self._planner.embedded(message.ref, self._file.proto_path).function
+        # Fields a message `oneof` rule names are checked only when set, as if
+        # IGNORE_IF_ZERO_VALUE (protovalidate).
+        members = {
+            name
+            for rule in (message.protovalidate.oneofs if message.protovalidate else ())
+            for name in rule.fields
+        }
         plans = [
             self._field(message, field)
             if field.protovalidate is None
-            else self._protovalidate_plan(field)
+            else self._protovalidate_plan(field, field.name in members)
             for field in message.fields
         ]
         protovalidate = (
@@ -288,13 +295,15 @@ class _FileBuilder:
             + _protovalidate_oneofs(message),
         )
 
-    def _protovalidate_plan(self, field: Field) -> FieldPlan | None:
+    def _protovalidate_plan(self, field: Field, oneof_member: bool) -> FieldPlan | None:
         """The plan of a protovalidate field, for the examples (the validator itself is
         written from the compiled rules)."""
         rules = field.protovalidate
         assert rules is not None
         if rules.ignore is Ignore.ALWAYS:
             return None
+        if oneof_member and rules.ignore is Ignore.UNSPECIFIED:
+            rules = rules._replace(ignore=Ignore.IF_ZERO_VALUE)
         embedded = self._protovalidate_embedded(field)
         required = (
             Check(CheckKind.NOT_EQUAL, "required", "value is required") if rules.required else None
@@ -306,8 +315,8 @@ class _FileBuilder:
                 FieldKind.MAP,
                 False,
                 required,
-                _cel_value_plan(rules.items, field.map_entry.value, embedded),
-                _cel_value_plan(rules.keys, field.map_entry.key, None),
+                _cel_value_plan(rules.items, field.map_entry.value, embedded, item=True),
+                _cel_value_plan(rules.keys, field.map_entry.key, None, item=True),
                 _cel_checks(rules, collection=True),
                 zero_ignored,
                 protovalidate=True,
@@ -318,7 +327,7 @@ class _FileBuilder:
                 FieldKind.REPEATED,
                 False,
                 required,
-                _cel_value_plan(rules.items, field, embedded),
+                _cel_value_plan(rules.items, field, embedded, item=True),
                 None,
                 _cel_checks(rules, collection=True),
                 zero_ignored,
@@ -667,8 +676,10 @@ def _cel_checks(rules: ValueRules | None, *, collection: bool = False) -> tuple[
 
 
 def _cel_value_plan(
-    rules: ValueRules | None, field: Field, embedded: Embedded | None
+    rules: ValueRules | None, field: Field, embedded: Embedded | None, *, item: bool = False
 ) -> ValuePlan | None:
+    """A value's plan; `item`: a repeated item or map key or value, which is always present,
+    so IGNORE_IF_ZERO_VALUE skips it when zero."""
     if rules is not None and rules.ignore is Ignore.ALWAYS:
         return None
     checks = _cel_checks(rules)
@@ -678,6 +689,8 @@ def _cel_value_plan(
         value_read(field), Read.PLAIN
     )
     zero_ignored = (
-        rules is not None and rules.ignore is Ignore.IF_ZERO_VALUE and not field.has_presence
+        rules is not None
+        and rules.ignore is Ignore.IF_ZERO_VALUE
+        and (item or not field.has_presence)
     )
     return ValuePlan(read, checks, zero_ignored, embedded)

@@ -12,13 +12,14 @@ from collections.abc import Callable, Iterator
 
 from protoc_gen_pyservice.model import cel_ir as ir
 from protoc_gen_pyservice.model.cel_ir import Node
-from protoc_gen_pyservice.model.nodes import Field, Message
+from protoc_gen_pyservice.model.nodes import Field, FieldType, Message
 from protoc_gen_pyservice.model.plan import Embedded
 from protoc_gen_pyservice.model.protovalidate import Ignore, RuleCheck, ValueRules, value_read
 from protoc_gen_pyservice.render import cel
 from protoc_gen_pyservice.render.filters import field_access, fit, pyrepr
 
 _PAD = "    "
+_LINE_LENGTH = 100
 
 
 class BlockWriter:
@@ -38,6 +39,12 @@ class BlockWriter:
         embedded: Callable[[str], Embedded | None],
     ) -> list[str]:
         lines: list[str] = []
+        # The fields a message `oneof` rule names are checked only when set (not zero).
+        members = {
+            name
+            for rule in (message.protovalidate.oneofs if message.protovalidate else ())
+            for name in rule.fields
+        }
         for field in message.fields:
             rules = field.protovalidate
             callee = embedded(field.name)
@@ -45,7 +52,10 @@ class BlockWriter:
                 continue
             if rules is not None and rules.ignore is Ignore.ALWAYS:
                 continue
-            lines += self._field(field, rules or ValueRules(Ignore.UNSPECIFIED, False, ()), callee)
+            rules = rules or ValueRules(Ignore.UNSPECIFIED, False, ())
+            if field.name in members and rules.ignore is Ignore.UNSPECIFIED:
+                rules = rules._replace(ignore=Ignore.IF_ZERO_VALUE)
+            lines += self._field(field, rules, callee)
         for oneof in message.oneofs:
             if oneof.protovalidate_required:
                 lines.append(f"if m.WhichOneof({pyrepr(oneof.name)}) is None:")
@@ -96,6 +106,11 @@ class BlockWriter:
         if collection:
             body.append(f"{value} = {source}")
             this = value
+            converted = _converted_collection(field, value)
+            if converted != value and rules.checks:
+                # CEL sees the items as durations, timestamps or the wrapped scalars.
+                body.append(f"{value}_items = {converted}")
+                this = f"{value}_items"
         checks = self._checks(rules.checks, this, path, False, 0)
         zero_guard = rules.ignore is Ignore.IF_ZERO_VALUE and not field.has_presence
         if this == source and _reads(checks, source) + zero_guard > 1:
@@ -105,15 +120,14 @@ class BlockWriter:
             checks = self._checks(rules.checks, this, path, False, 0)
         # A field with presence is zero only when unset, which the HasField guard skips:
         # protovalidate checks an `optional` field set to 0 even with IGNORE_IF_ZERO_VALUE.
-        if rules.ignore is Ignore.IF_ZERO_VALUE and checks and not field.has_presence:
-            body += _guard(this, checks)
+        elements = self._elements(field, rules, value, callee) if collection else []
+        if rules.ignore is Ignore.IF_ZERO_VALUE and (checks or elements) and not field.has_presence:
+            body += _guard(value if collection else this, checks + elements)
         else:
-            body += checks
-        if collection:
-            body += self._elements(field, rules, value, callee)
-            if not any(value in line for line in body[1:]):
-                body = body[1:]  # nothing reads the collection: no local for it
-        elif callee is not None:
+            body += checks + elements
+        if collection and not any(value in line for line in body[1:]):
+            body = body[1:]  # nothing reads the collection: no local for it
+        if not collection and callee is not None:
             body.append(self._embedded_call(callee, source, f"prefix + {pyrepr(field.name + '.')}"))
         required = (
             _violation(path, "required", "value is required", "required") if rules.required else []
@@ -140,35 +154,24 @@ class BlockWriter:
         self, field: Field, rules: ValueRules, value: str, callee: Embedded | None
     ) -> list[str]:
         name = field.name
-        lines: list[str] = []
         if field.map_entry is not None:
             key, item = f"{name}_key", f"{name}_item"
             path = f'f"{{prefix}}{name}[{{validation.key_text({key})}}]"'
-            inner: list[str] = []
-            if rules.keys is not None:
-                inner += self._element_rules(rules.keys, key, path, field.map_entry.key, True)
-            item_callee = callee
-            if rules.items is not None:
-                inner += self._element_rules(rules.items, item, path, field.map_entry.value, False)
-            if item_callee is not None and not (
-                rules.items and rules.items.ignore is Ignore.ALWAYS
-            ):
-                inner += self._deferred_call(item_callee, item, name, key)
-            if inner:
-                lines.append(f"for {key}, {item} in {value}.items():")
-                lines += _indent(inner)
-            return lines
+            nested = self._deferred_call(callee, item, name, key) if callee else []
+            keys = self._element(rules.keys, key, path, field.map_entry.key, True, [])
+            values = self._element(rules.items, item, path, field.map_entry.value, False, nested)
+            if not keys and not values:
+                return []
+            if not values:
+                return [f"for {key} in {value}:", *_indent(keys)]
+            return [f"for {key}, {item} in {value}.items():", *_indent(keys + values)]
         index, item = f"{name}_index", f"{name}_item"
         path = f'f"{{prefix}}{name}[{{{index}}}]"'
-        inner = []
-        if rules.items is not None:
-            inner += self._element_rules(rules.items, item, path, field, False)
-        if callee is not None and not (rules.items and rules.items.ignore is Ignore.ALWAYS):
-            inner += self._deferred_call(callee, item, name, index)
-        if inner:
-            lines.append(f"for {index}, {item} in enumerate({value}):")
-            lines += _indent(inner)
-        return lines
+        nested = self._deferred_call(callee, item, name, index) if callee else []
+        inner = self._element(rules.items, item, path, field, False, nested)
+        if not inner:
+            return []
+        return [f"for {index}, {item} in enumerate({value}):", *_indent(inner)]
 
     def _deferred_call(self, callee: Embedded, item: str, name: str, selector: str) -> list[str]:
         """An item's validator called with an empty prefix, its violations' paths completed
@@ -180,27 +183,38 @@ class BlockWriter:
             f"{_PAD}validation.prefix_paths(out, mark, prefix, {pyrepr(name)}, {selector})",
         ]
 
-    def _element_rules(
-        self, rules: ValueRules, source: str, path: str, field: Field, for_key: bool
+    def _element(
+        self,
+        rules: ValueRules | None,
+        source: str,
+        path: str,
+        field: Field,
+        for_key: bool,
+        nested: list[str],
     ) -> list[str]:
-        if rules.ignore is Ignore.ALWAYS:
+        """One item, map key or map value: its rules, then (`nested`) its own validator, both
+        skipped by IGNORE_ALWAYS, and when it is zero by IGNORE_IF_ZERO_VALUE."""
+        if rules is not None and rules.ignore is Ignore.ALWAYS:
             return []
         read = value_read(field)
         this = _read(source, read)
         lines: list[str] = []
-        if this != source:
+        if this != source and rules is not None and rules.checks:
             lines.append(f"{source}_value = {this}")
             this = f"{source}_value"
-        checks = self._checks(rules.checks, this, path, for_key, 0)
-        if rules.required:
+        checks = self._checks(rules.checks, this, path, for_key, 0) if rules else []
+        if rules is not None and rules.required:
             checks = [
                 f"if not {this}:",
                 *_indent(_violation(path, "required", "value is required", "required", for_key)),
                 *checks,
             ]
-        if rules.ignore is Ignore.IF_ZERO_VALUE and checks:
-            return [*lines, *_guard(this, checks)]
-        return [*lines, *checks] if checks else []
+        body = checks + nested
+        if rules is not None and rules.ignore is Ignore.IF_ZERO_VALUE and body:
+            plain_message = field.type in (FieldType.MESSAGE, FieldType.GROUP) and read == "plain"
+            zero = f"{source}.ByteSize()" if plain_message else this
+            return [*lines, *_guard(zero, body)]
+        return [*lines, *body] if body else []
 
     def _checks(
         self, checks: tuple[RuleCheck, ...], this: str, path: str, for_key: bool, at: int
@@ -293,9 +307,28 @@ def laid_out(lines: list[str], indent: int) -> list[str]:
     for line in lines:
         body = line.lstrip(" ")
         depth = len(line) - len(body)
-        fitted = fit(body, indent + depth)
-        out += [" " * depth + part if part else part for part in fitted.split("\n")]
+        fitted = [
+            " " * depth + part if part else part for part in fit(body, indent + depth).split("\n")
+        ]
+        if any(indent + len(part) > _LINE_LENGTH for part in fitted):
+            # A long custom CEL expression fit() cannot break as ruff-format would: kept on
+            # one line, which ruff is told to leave as it is.
+            fitted = [" " * depth + body + "  # noqa: E501  # fmt: skip"]
+        out += fitted
     return out
+
+
+def _converted_collection(field: Field, value: str) -> str:
+    """A repeated or map field's items as CEL values (Durations as durations, wrappers as
+    their values), or `value` itself when they need no conversion."""
+    item = field.map_entry.value if field.map_entry is not None else field
+    read = value_read(item)
+    if read == "plain":
+        return value
+    converted = _read("x", read)
+    if field.map_entry is not None:
+        return f"{{k: {converted} for k, x in {value}.items()}}"
+    return f"[{converted} for x in {value}]"
 
 
 def _guard(condition: str, body: list[str]) -> list[str]:

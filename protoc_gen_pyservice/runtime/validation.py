@@ -456,10 +456,12 @@ def key_text(key: object) -> str:
 def prefix_paths(found: list[Violation], start: int, prefix: str, field: str, key: object) -> None:
     """Complete the paths of the violations an item of `field` (at index or map key `key`)
     reported from `start` on: `users[2].` + `email`."""
-    item = f"{prefix}{field}[{key_text(key)}]."
+    item = f"{prefix}{field}[{key_text(key)}]"
     for index in range(start, len(found)):
         violation = found[index]
-        found[index] = violation._replace(field_path=item + violation.field_path)
+        # A message's own rules (protovalidate) name the message itself: no trailing dot.
+        path = f"{item}.{violation.field_path}" if violation.field_path else item
+        found[index] = violation._replace(field_path=path)
 
 
 def duration_nanos(value: Any) -> int:
@@ -475,10 +477,21 @@ def now_nanos() -> int:
 # Conversions to error details.
 
 
+_NOT_REASON = re.compile(r"[^A-Z0-9]+")
+
+
 def violation_reason(rule_id: str) -> str:
-    """A rule id as a BadRequest field violation's `reason`, which google.rpc specifies in
-    UPPER_SNAKE_CASE: `string.email` -> `STRING_EMAIL`, `int32.gte_lte` -> `INT32_GTE_LTE`."""
-    return rule_id.upper().replace(".", "_")
+    """A rule id as a BadRequest field violation's `reason`, which google.rpc specifies as
+    `[A-Z][A-Z0-9_]+[A-Z0-9]` of at most 63 characters: `string.email` -> `STRING_EMAIL`,
+    `int32.gte_lte` -> `INT32_GTE_LTE`. protovalidate's custom rules may use any id (the
+    expression itself, for `cel_expression`): other characters become `_`, an id not
+    starting with a letter gets `RULE_` before it, one too short `_RULE` after it."""
+    reason = _NOT_REASON.sub("_", rule_id.upper()).strip("_")
+    if not reason[:1].isalpha():
+        reason = "RULE_" + reason
+    if len(reason) < 3:
+        reason += "_RULE"
+    return reason[:63].rstrip("_")
 
 
 def to_bad_request(violations: Iterable[Violation]) -> Message:

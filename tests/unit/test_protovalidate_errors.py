@@ -93,3 +93,14 @@ def test_both_rule_languages_in_one_file_compile(compile_protos: CompileProtos) 
     [validator] = [f.content for f in response.file if f.name.endswith("_validate.py")]
     assert '"string.min_len"' in validator and "def check_a(" in validator
     assert "def check_b(" in validator
+
+
+def test_unique_on_message_items_is_refused(compile_protos: CompileProtos) -> None:
+    """As protovalidate refuses it: CEL's unique() compares scalars only."""
+    body = (
+        'import "google/protobuf/duration.proto";\n'
+        "message M { repeated google.protobuf.Duration d = 1 "
+        "[(buf.validate.field).repeated.unique = true]; }"
+    )
+    error = error_for(compile_protos, body)
+    assert "bad.proto: bad.v1.M.d: repeated.unique is not supported for message items" in error

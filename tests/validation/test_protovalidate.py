@@ -360,3 +360,61 @@ def test_editions_presence_agrees(load: Callable[[str], Any], **fields: int | st
         if value is not None:
             setattr(message, name, value)
     agree(message)
+
+
+_SUBS = st.none() | st.tuples(st.sampled_from(["", "x"]), st.integers(0, 5))
+
+
+@_SETTINGS
+@given(
+    rd=st.lists(st.integers(0, 200), max_size=2),
+    ws=st.lists(st.integers(0, 200), max_size=2),
+    wm=st.dictionaries(st.sampled_from(["a", "b"]), st.sampled_from(["", "v"]), max_size=2),
+    ds=st.lists(st.integers(0, 3), max_size=2),
+    wm2=st.dictionaries(st.sampled_from(["a", "b"]), st.sampled_from(["", "v"]), max_size=2),
+    keys_only=st.dictionaries(st.sampled_from(["", "k", "kk"]), st.integers(0, 1), max_size=2),
+    kid=st.none() | st.integers(0, 200),
+    a=st.sampled_from(["", "ab", "abc"]),
+    b=st.integers(0, 5),
+    sub=_SUBS,
+    items=st.lists(st.integers(0, 1), max_size=3),
+    pairs=st.dictionaries(st.sampled_from(["a", "b", "c"]), st.integers(0, 1), max_size=3),
+    zero_items=st.lists(_SUBS, max_size=2),
+    zero_values=st.dictionaries(st.sampled_from(["a", "b"]), _SUBS, max_size=2),
+)
+def test_collections_of_well_known_types_and_oneof_members_agree(
+    load: Callable[[str], Any],
+    rd: list[int],
+    ws: list[int],
+    wm: dict[str, str],
+    ds: list[int],
+    wm2: dict[str, str],
+    kid: int | None,
+    sub: tuple[str, int] | None,
+    zero_items: list[tuple[str, int] | None],
+    zero_values: dict[str, tuple[str, int] | None],
+    **fields: Any,
+) -> None:
+    module = load("protovalidate_review")
+    message = module.PvReview(**fields)
+    message.rd.extend(duration_pb2.Duration(seconds=s) for s in rd)
+    message.ws.extend(wrappers_pb2.Int32Value(value=v) for v in ws)
+    for key, text in wm.items():
+        message.wm[key].value = text
+    message.ds.extend(duration_pb2.Duration(seconds=s) for s in ds)
+    for key, text in wm2.items():
+        message.wm2[key].value = text
+    if kid is not None:
+        message.kids.add().rd.add(seconds=kid)
+        message.named["n"].ws.add(value=kid)
+    if sub is not None:
+        message.sub.t, message.sub.n = sub
+    for item in zero_items:
+        added = message.zero_items.add()
+        if item is not None:
+            added.t, added.n = item
+    for key, value in zero_values.items():
+        entry = message.zero_values[key]
+        if value is not None:
+            entry.t, entry.n = value
+    agree(message)

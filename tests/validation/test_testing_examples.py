@@ -103,6 +103,11 @@ def test_every_rule_has_a_case_or_a_reason_to_have_none(every_message: ModuleTyp
         ("vt.PvMore", "nodes[0].children", "repeated.max_items"),
         ("vt.PvMore", "root.children", "repeated.max_items"),
         ("vt.PvMore", "", "message.oneof"),
+        ("vt.PvReview", "ds", "ds"),
+        ("vt.PvReview", "wm2", "wm2"),
+        ("vt.PvReview", "zero_items[0].n", "int32.gt"),
+        ("vt.PvReview", 'zero_values["a"].n', "int32.gt"),
+        ("vt.PvReview", "", "review.lists"),
     ]
 
 
