@@ -236,8 +236,9 @@ class BlockWriter:
     def _format_pair(
         self, check: RuleCheck, empty: RuleCheck, this: str, path: str, for_key: bool
     ) -> list[str]:
-        assert check.failure is not None and empty.failure is not None
-        inner = check.failure.args[0]  # type: ignore[union-attr]
+        assert isinstance(check.failure, ir.Op) and empty.failure is not None
+        inner = check.failure.args[0]  # `this == '' || valid`, as _empty_twin found it
+        assert isinstance(inner, ir.Or)
         valid = ir.Or(inner.args[1:]) if len(inner.args) > 2 else inner.args[1]
         test = self._python(ir.Op("not", (valid,), ir.BOOL), this)
         return [

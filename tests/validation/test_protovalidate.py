@@ -313,10 +313,10 @@ def test_presence_oneof_predefined_and_well_known_agree(
         message.maybe = maybe
     if spoken is not None:
         message.spoken = spoken
-    for name in nodes:
+    for node_name in nodes:
         item = message.nodes.add()
-        if name is not None:
-            item.name = name
+        if node_name is not None:
+            item.name = node_name
     for key, name in by_name.items():
         message.by_name[key].name = name
     if root is not None:
