@@ -10,7 +10,6 @@ rule such as `uint(this.size()) < rules.min_len ? '...'.format([rules.min_len]) 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
@@ -76,7 +75,20 @@ def compile_expression(
     """The checked, folded IR of `text`. `pattern(regex)` names the module constant a
     constant `matches()` pattern compiles to."""
     checker = _Checker(variables, fields_of, pattern)
-    return checker.visit(parse(text))
+    node = checker.visit(parse(text))
+    if _is_error(node):
+        raise CelCompileError(f"fails for every input: {node.args[0].value}")  # type: ignore[union-attr]
+    return node
+
+
+def _error(message: str, type_: CelType) -> Node:
+    """A part that is an error whatever the input (`1 / 0`). It is no compile error by itself:
+    CEL's && and || and the untaken branch of ?: can still decide the result without it."""
+    return ir.Op("error", (ir.Const(message, STRING),), type_)
+
+
+def _is_error(node: Node) -> bool:
+    return isinstance(node, ir.Op) and node.op == "error"
 
 
 def constant_value(value: Any, type_: CelType) -> ir.Const:
@@ -119,6 +131,8 @@ class _Checker:
             raise CelCompileError(f"?: branches have types {then.type} and {otherwise.type}")
         if isinstance(test, ir.Const):
             return then if test.value else otherwise
+        if _is_error(test):
+            return test._replace(type=_join(then.type, otherwise.type))
         return ir.Cond(test, then, otherwise, _join(then.type, otherwise.type))
 
     def _conditionalor(self, tree: Any) -> Node:
@@ -298,6 +312,9 @@ class _Checker:
         items = self._arguments(tree.children[0] if tree.children else None)
         item_type = _join_all([item.type for item in items])
         node_type = ir.list_of(item_type)
+        failing = next((item for item in items if _is_error(item)), None)
+        if failing is not None:
+            return failing._replace(type=node_type)
         if all(isinstance(item, ir.Const) for item in items):
             return ir.Const([item.value for item in items], node_type)  # type: ignore[union-attr]
         return ir.ListLit(tuple(items), node_type)
@@ -307,14 +324,28 @@ class _Checker:
         if tree.children:
             values = [self.visit(child) for child in tree.children[0].children]
             pairs = list(zip(values[::2], values[1::2], strict=True))
+        for key, _ in pairs:
+            if key.type.kind not in _MAP_KEYS:
+                raise CelCompileError(f"map keys must be int, uint, bool or string, not {key.type}")
         key_type = _join_all([key.type for key, _ in pairs])
         value_type = _join_all([value.type for _, value in pairs])
         node_type = ir.map_of(key_type, value_type)
-        if all(isinstance(k, ir.Const) and isinstance(v, ir.Const) for k, v in pairs):
-            try:
+        failing = next((part for pair in pairs for part in pair if _is_error(part)), None)
+        if failing is not None:
+            return failing._replace(type=node_type)
+        if all(isinstance(k, ir.Const) for k, _ in pairs):
+            keys = [(k.type.kind, k.value) for k, _ in pairs]  # type: ignore[union-attr]
+            if any(
+                isinstance(key, float | bytes) or not isinstance(key, int | str) for _, key in keys
+            ):
+                return _error("invalid map key type", node_type)  # a dyn() of another type
+            if len(set(keys)) != len(keys):
+                return _error("duplicate map key", node_type)
+            if len({value for _, value in keys}) != len(keys):
+                # 1, 1u and true are three keys in CEL and one in a Python dict.
+                raise CelCompileError("map keys of different types that are equal in Python")
+            if all(isinstance(v, ir.Const) for _, v in pairs):
                 return ir.Const({k.value: v.value for k, v in pairs}, node_type)  # type: ignore[union-attr]
-            except TypeError:
-                raise CelCompileError("map keys must be int, uint, bool or string") from None
         return ir.MapLit(tuple(pairs), node_type)
 
     def _member_index(self, tree: Any) -> Node:
@@ -351,6 +382,9 @@ class _Checker:
             raise CelCompileError(f"{operand.type} has no field {name!r}")
         info = self._field(operand.type, name)
         if isinstance(operand, ir.Const):
+            if info.read == "wrapper":
+                unset = not operand.value.HasField(name)
+                return ir.Const(None if unset else getattr(operand.value, name).value, info.type)
             return ir.Const(_read_constant(getattr(operand.value, name), info), info.type)
         return ir.Select(operand, name, info.read, info.type)
 
@@ -402,6 +436,10 @@ class _Checker:
 
     def _macro(self, name: str, target_tree: Any, argument_tree: Any) -> Node:
         target = self.visit(target_tree)
+        result = self._comprehension(name, target, argument_tree)
+        return target._replace(type=result.type) if _is_error(target) else result
+
+    def _comprehension(self, name: str, target: Node, argument_tree: Any) -> Node:
         arguments = argument_tree.children if argument_tree is not None else []
         expected = (2, 3) if name == "map" else (2,)
         if len(arguments) not in expected:
@@ -449,17 +487,8 @@ class _Checker:
             overload = _CONVERSIONS.get((name, kinds[0])) if len(arguments) == 1 else None
         if overload is None and name == "format" and target_kind == "string" and kinds == ("list",):
             overload = ("format", STRING)
-        if (
-            overload is None
-            and name in ("size",)
-            and (target_kind or (kinds[:1] or ("",))[0])
-            in (
-                "list",
-                "map",
-                "string",
-                "bytes",
-            )
-        ):
+        sized = [argument.type.kind for argument in (*receiver, *arguments)]
+        if overload is None and name == "size" and sized in _SIZED:
             overload = ("size", INT)
         if overload is None and name == "getField" and target is None and len(arguments) == 2:
             return self._get_field(arguments[0], arguments[1])
@@ -476,7 +505,7 @@ class _Checker:
                 try:
                     cel.regex(pattern.value)
                 except cel.EvaluationError as error:
-                    raise CelCompileError(str(error)) from None
+                    return _error(str(error), BOOL)
                 return ir.Op("matches_constant", (target,), BOOL, self._pattern(pattern.value))  # type: ignore[arg-type]
             overload = ("matches", BOOL)
         if overload is None:
@@ -494,14 +523,21 @@ class _Checker:
     # Folding.
 
     def _fold(self, op: str, args: tuple[Node, ...], result: CelType) -> Node:
+        failing = next((arg for arg in args if _is_error(arg)), None)
+        if failing is not None:
+            return failing._replace(type=result)
         if op == "to_uint" and isinstance(args[0], ir.Op) and args[0].op == "size":
             return args[0]._replace(type=UINT)  # a size is never negative: uint() cannot fail
+        if op == "type_of":
+            return ir.Const(_type_name(args[0].type), TYPE)
         if all(isinstance(arg, ir.Const) for arg in args) and op in FOLDABLE:
             values = [arg.value for arg in args]  # type: ignore[union-attr]
             try:
                 value = FOLDABLE[op](*values)
             except cel.EvaluationError as error:
-                raise CelCompileError(f"fails for every input: {error}") from None
+                return _error(str(error), result)
+            except TypeError:  # dyn operands of types no overload takes
+                return _error(f"no matching overload for {op}", result)
             return ir.Const(value, result)
         return ir.Op(op, args, result)
 
@@ -609,7 +645,11 @@ _SYMBOLS = {
     "mod": "%",
 }
 _MACROS = frozenset({"all", "exists", "exists_one", "map", "filter"})
-_TYPE_NAMES = frozenset({"int", "uint", "double", "bool", "string", "bytes", "list", "map"})
+_TYPE_NAMES = frozenset(
+    {"int", "uint", "double", "bool", "string", "bytes", "list", "map", "null_type", "type"}
+)
+_MAP_KEYS = frozenset({"int", "uint", "bool", "string", "dyn"})
+_SIZED = [[kind] for kind in ("list", "map", "string", "bytes", "dyn")]
 
 # (function, receiver kind or None, argument kinds) -> (overload, result type)
 _OVERLOADS: dict[tuple[str, str | None, tuple[str, ...]], tuple[str, CelType]] = {
@@ -655,6 +695,7 @@ for _part in (
     "getMilliseconds",
 ):
     _OVERLOADS[(_part, "timestamp", ())] = (f"timestamp_part:{_part}", INT)
+    _OVERLOADS[(_part, "timestamp", ("string",))] = (f"timestamp_part:{_part}", INT)
 for _part in ("getHours", "getMinutes", "getSeconds", "getMilliseconds"):
     _OVERLOADS[(_part, "duration", ())] = (f"duration_part:{_part}", INT)
 
@@ -693,48 +734,20 @@ for _kind in (
     "timestamp",
     "message",
     "null",
+    "type",
 ):
     _CONVERSIONS.setdefault(("type", _kind), ("type_of", TYPE))
 
 
-def _type_of(value: Any) -> str:
-    return {
-        bool: "bool",
-        int: "int",
-        float: "double",
-        str: "string",
-        bytes: "bytes",
-        list: "list",
-        dict: "map",
-    }.get(type(value), "dyn")
-
-
-def _cel_equal(left: Any, right: Any) -> bool:
-    if isinstance(left, bool) != isinstance(right, bool):
-        return False
-    return bool(left == right)
-
-
-def _in_list(item: Any, values: list[Any]) -> bool:
-    return any(_cel_equal(item, value) for value in values)
-
-
-def _compare(operator: str) -> Callable[[Any, Any], bool]:
-    def compare(left: Any, right: Any) -> bool:
-        if (isinstance(left, float) and math.isnan(left)) or (
-            isinstance(right, float) and math.isnan(right)
-        ):
-            return False
-        return bool(
-            {
-                "lt": left < right,
-                "le": left <= right,
-                "gt": left > right,
-                "ge": left >= right,
-            }[operator]
-        )
-
-    return compare
+def _type_name(type_: CelType) -> str:
+    """What `type(x)` is, from x's static type (the names _TYPE_NAMES denote)."""
+    names = {
+        "null": "null_type",
+        "duration": "google.protobuf.Duration",
+        "timestamp": "google.protobuf.Timestamp",
+        "message": type_.message,
+    }
+    return names.get(type_.kind, type_.kind)
 
 
 def _is_ip_prefix(value: str, *arguments: Any) -> bool:
@@ -744,14 +757,14 @@ def _is_ip_prefix(value: str, *arguments: Any) -> bool:
 
 
 FOLDABLE: dict[str, Callable[..., Any]] = {
-    "eq": _cel_equal,
-    "ne": lambda left, right: not _cel_equal(left, right),
-    "lt": _compare("lt"),
-    "le": _compare("le"),
-    "gt": _compare("gt"),
-    "ge": _compare("ge"),
-    "in_list": _in_list,
-    "in_map": lambda key, values: key in values,
+    "eq": cel.equal,
+    "ne": lambda left, right: not cel.equal(left, right),
+    "lt": cel.less,
+    "le": cel.less_equal,
+    "gt": cel.greater,
+    "ge": cel.greater_equal,
+    "in_list": cel.in_list,
+    "in_map": lambda key, values: cel.has_key(values, key),
     "not": lambda value: not value,
     "int_add": lambda a, b: cel.int64(a + b),
     "int_sub": lambda a, b: cel.int64(a - b),
@@ -802,7 +815,8 @@ FOLDABLE: dict[str, Callable[..., Any]] = {
     "parse_duration": cel.parse_duration,
     "parse_timestamp": cel.parse_timestamp,
     "identity": lambda value: value,
-    "type_of": _type_of,
+    "is_uri": cel.is_uri,
+    "is_uri_ref": cel.is_uri_ref,
 }
 
 
@@ -842,6 +856,18 @@ _SIMPLE_ESCAPES = {
 }
 
 
+_HEX_DIGITS = "0123456789abcdefABCDEF"
+
+
+def _escape_digits(body: str, start: int, width: int, digits: str) -> int:
+    """The value of the `width` digits an escape needs at `start` (\\x41, \\u00e9, \\101)."""
+    text = body[start : start + width]
+    if len(text) != width or any(char not in digits for char in text):
+        near = body[max(start - 2, 0) : start + width]
+        raise CelCompileError(f"invalid escape in a literal, near {near!r}")
+    return int(text, 16 if len(digits) > 8 else 8)
+
+
 def _unescape(body: str, *, as_bytes: bool) -> bytes:
     """CEL escapes: in strings, octal and \\x are code points; in bytes, single octets."""
     out = bytearray()
@@ -857,18 +883,18 @@ def _unescape(body: str, *, as_bytes: bool) -> bytes:
             out += _SIMPLE_ESCAPES[escape].encode()
             position += 2
         elif escape in ("x", "X"):
-            value = int(body[position + 2 : position + 4], 16)
+            value = _escape_digits(body, position + 2, 2, _HEX_DIGITS)
             out += bytes([value]) if as_bytes else chr(value).encode("utf-8")
             position += 4
-        elif escape == "u" or escape == "U":
+        elif escape in ("u", "U") and not as_bytes:
             width = 4 if escape == "u" else 8
-            value = int(body[position + 2 : position + 2 + width], 16)
+            value = _escape_digits(body, position + 2, width, _HEX_DIGITS)
             if 0xD800 <= value <= 0xDFFF or value > 0x10FFFF:
                 raise CelCompileError(f"invalid code point \\{escape}{value:x} in a literal")
             out += chr(value).encode("utf-8")
             position += 2 + width
-        elif escape.isdigit():
-            value = int(body[position + 1 : position + 4], 8)
+        elif escape in ("0", "1", "2", "3"):
+            value = _escape_digits(body, position + 1, 3, "01234567")
             out += bytes([value]) if as_bytes else chr(value).encode("utf-8")
             position += 4
         else:

@@ -24,6 +24,8 @@ _CALLS = {
     "is_hostname": "cel.is_hostname",
     "is_ip": "cel.is_ip",
     "is_host_and_port": "cel.is_host_and_port",
+    "is_uri": "cel.is_uri",
+    "is_uri_ref": "cel.is_uri_ref",
     "is_nan": "cel.is_nan",
     "is_inf": "cel.is_inf",
     "unique": "cel.unique",
@@ -75,7 +77,11 @@ class ModuleConstants:
         return self.patterns[text]
 
     def member_set(self, members: tuple[Any, ...]) -> str:
-        key = tuple((type(member).__name__, member) for member in members)
+        # Durations and timestamps are ints (nanoseconds): the set holds the plain numbers.
+        plain = tuple(
+            int(m) if isinstance(m, int) and not isinstance(m, bool) else m for m in members
+        )
+        key = tuple((type(member).__name__, member) for member in plain)
         if key not in self.sets:
             self.sets[key] = f"{self._prefix}_SET_{len(self.sets) + 1}"
         return self.sets[key]
@@ -98,6 +104,7 @@ class _Printer:
     def __init__(self, this: str, constants: ModuleConstants) -> None:
         self._this = this
         self._constants = constants
+        self._loop_vars: list[str] = []  # of the comprehensions being printed, outermost first
 
     def text(self, node: Node, context: int) -> str:
         text, precedence = self._node(node)
@@ -121,9 +128,7 @@ class _Printer:
                 return f"len({field}) > 0", _COMPARE
             return f"bool({field})", _ATOM
         if isinstance(node, ir.And | ir.Or):
-            word = " and " if isinstance(node, ir.And) else " or "
-            level = _AND if isinstance(node, ir.And) else _OR
-            return word.join(self.text(arg, level + 1) for arg in node.args), level
+            return self._logical(node)
         if isinstance(node, ir.Cond):
             test = self.text(node.test, _OR)
             then = self.text(node.then, _OR)
@@ -132,6 +137,12 @@ class _Printer:
         if isinstance(node, ir.ListLit):
             return "[" + ", ".join(self.text(item, _TERNARY) for item in node.items) + "]", _ATOM
         if isinstance(node, ir.MapLit):
+            if not all(isinstance(key, ir.Const) for key, _ in node.pairs):
+                # Keys known at run time: a repeated one is an error, not a quiet overwrite.
+                pairs = ", ".join(
+                    f"({self.text(k, _TERNARY)}, {self.text(v, _TERNARY)})" for k, v in node.pairs
+                )
+                return f"cel.make_map([{pairs}])", _ATOM
             pairs = ", ".join(
                 f"{self.text(k, _TERNARY)}: {self.text(v, _TERNARY)}" for k, v in node.pairs
             )
@@ -143,6 +154,14 @@ class _Printer:
     def _select(self, node: ir.Select) -> str:
         operand = self.text(node.operand, _ATOM)
         field = _attribute(operand, node.field)
+        if node.type.kind in ("list", "map") and node.read != "plain":
+            # A repeated or map field of Durations, Timestamps or wrappers: each item read.
+            item = {"duration": "cel.read_duration(x)", "timestamp": "cel.read_timestamp(x)"}.get(
+                node.read, "x.value"
+            )
+            if node.type.kind == "map":
+                return f"{{k: {item} for k, x in {field}.items()}}"
+            return f"[{item} for x in {field}]"
         if node.read == "duration":
             return f"cel.read_duration({field})"
         if node.read == "timestamp":
@@ -151,20 +170,58 @@ class _Printer:
             return f"({field}.value if {operand}.HasField({pyrepr(node.field)}) else None)"
         return field
 
+    def _logical(self, node: ir.And | ir.Or) -> tuple[str, int]:
+        """CEL's && and || are commutative: `false && error` is false and `error || true` is
+        true. Python's `and`/`or` honour that for operands that cannot fail before one that
+        can; two or more that can fail go to cel.logical_and/or, each as a function."""
+        conjunction = isinstance(node, ir.And)
+        word, level = (" and ", _AND) if conjunction else (" or ", _OR)
+        failing = [index for index, arg in enumerate(node.args) if _can_fail(arg)]
+        safe = [arg for arg in node.args if not _can_fail(arg)]
+        risky = [arg for arg in node.args if _can_fail(arg)]
+        if failing in ([], [len(node.args) - 1]):
+            return word.join(self.text(arg, level + 1) for arg in node.args), level
+        if len(risky) == 1:
+            return word.join(self.text(arg, level + 1) for arg in (*safe, *risky)), level
+        helper = "cel.logical_and" if conjunction else "cel.logical_or"
+        call = f"{helper}({', '.join(self._function((), arg) for arg in risky)})"
+        if not safe:
+            return call, _ATOM
+        return word.join([*(self.text(arg, level + 1) for arg in safe), call]), level
+
+    def _function(self, parameters: tuple[str, ...], body: Node) -> str:
+        """`lambda parameters: body`, binding the loop variables of the comprehensions around
+        it that the body reads (ruff's B023: a closure over a loop variable)."""
+        names = _references(body)
+        bound = [
+            f"{var}={var}" for var in self._loop_vars if var in names and var not in parameters
+        ]
+        signature = ", ".join([*parameters, *bound])
+        return f"lambda {signature}: {self.text(body, _TERNARY)}".replace("lambda : ", "lambda: ")
+
     def _comprehension(self, node: ir.Comprehension) -> tuple[str, int]:
         source = self.text(node.range, _OR)
         var = node.var
-        body = self.text(node.body, _TERNARY)
+        if node.macro in ("exists_one", "all", "exists") and (
+            node.macro == "exists_one" or _can_fail(node.body)
+        ):
+            # A predicate that can fail: all() and exists() still decide on a false or true
+            # item whatever another item's error (CEL's && and || again).
+            helper = {"exists_one": "exists_one", "all": "all_of", "exists": "any_of"}[node.macro]
+            return f"cel.{helper}({source}, {self._function((var,), node.body)})", _ATOM
+        self._loop_vars.append(var)
+        try:
+            body = self.text(node.body, _TERNARY)
+            test = self.text(node.filter, _OR) if node.filter is not None else None
+        finally:
+            self._loop_vars.pop()
         if node.macro == "all":
             return f"all({body} for {var} in {source})", _ATOM
         if node.macro == "exists":
             return f"any({body} for {var} in {source})", _ATOM
-        if node.macro == "exists_one":
-            return f"cel.exists_one({source}, lambda {var}: {body})", _ATOM
         if node.macro == "filter":
             return f"[{var} for {var} in {source} if {body}]", _ATOM
-        if node.filter is not None:
-            test = self.text(node.filter, _OR)
+        if test is not None:
             return f"[{body} for {var} in {source} if {test}]", _ATOM
         return f"[{body} for {var} in {source}]", _ATOM
 
@@ -182,7 +239,16 @@ class _Printer:
                 # Identity for singletons: what `== None` or `!= False` mean, as ruff wants.
                 word = "is" if op == "eq" else "is not"
                 return f"{self.text(left, _COMPARE + 1)} {word} {_literal(right.value)}", _COMPARE
-            shown = (self.text(left, _COMPARE + 1), self.text(right, _COMPARE + 1))
+            if op in ("eq", "ne") and {left.type.kind, right.type.kind} & _AGGREGATES:
+                # Python's == takes True for 1 and an item for itself, NaN included.
+                shown_args = f"{self.text(left, _TERNARY)}, {self.text(right, _TERNARY)}"
+                if op == "eq":
+                    return f"cel.equal({shown_args})", _ATOM
+                return f"not cel.equal({shown_args})", _NOT
+            if "dyn" in (left.type.kind, right.type.kind):
+                shown_args = f"{self.text(left, _TERNARY)}, {self.text(right, _TERNARY)}"
+                return f"{_ORDERINGS[op]}({shown_args})", _ATOM
+            shown = (self._number(left, right), self._number(right, left))
             return f"{shown[0]} {_COMPARISONS[op]} {shown[1]}", _COMPARE
         if op == "not":
             inner = args[0]
@@ -232,13 +298,25 @@ class _Printer:
             return f"cel.is_ip_prefix({', '.join(parts)})", _ATOM
         if op == "identity":
             return self._node(args[0])
+        if op == "error":
+            return f"cel.fail({_literal(args[0].value)})", _ATOM  # type: ignore[union-attr]
         if op.startswith(("timestamp_part:", "duration_part:")):
             kind, part = op.split(":")
-            return f"cel.{kind}({self.text(args[0], _TERNARY)}, {pyrepr(part)})", _ATOM
+            zone = "".join(f", {self.text(arg, _TERNARY)}" for arg in args[1:])
+            return f"cel.{kind}({self.text(args[0], _TERNARY)}, {pyrepr(part)}{zone})", _ATOM
         if op in _CALLS:
             shown_args = ", ".join([self.text(argument, _TERNARY) for argument in args])
             return f"{_CALLS[op]}({shown_args})", _ATOM
         raise AssertionError(f"no Python for CEL overload {op}")
+
+    def _number(self, node: Node, other: Node) -> str:
+        """An operand of a comparison: an int or uint against a double compares as a double,
+        as in cel-go and cel-cpp (Python would compare 2**53 + 1 and 2.0**53 exactly)."""
+        if node.type.kind in ("int", "uint") and other.type.kind == "double":
+            if isinstance(node, ir.Const):
+                return _literal(float(node.value))
+            return f"float({self.text(node, _TERNARY)})"
+        return self.text(node, _COMPARE + 1)
 
     def _membership(self, node: ir.Op, *, negated: bool) -> tuple[str, int]:
         word = "not in" if negated else "in"
@@ -246,23 +324,134 @@ class _Printer:
             haystack, needle = node.args
         else:
             needle, haystack = node.args
-        if isinstance(haystack, ir.Const) and isinstance(haystack.value, list):
-            members = tuple(haystack.value)
+        constant = isinstance(haystack, ir.Const) and isinstance(haystack.value, list)
+        call = ""
+        if node.op == "in_list" and (
+            needle.type.kind in _AGGREGATES
+            or (not constant and {needle.type.kind, _item_kind(haystack.type)} & _INEXACT)
+            or (constant and _mixes_numbers(needle.type, haystack.value))  # type: ignore[union-attr]
+        ):
+            # Python's `in` takes an item for itself (NaN too) and True for 1.
+            call = f"cel.in_list({self.text(needle, _TERNARY)}, {self.text(haystack, _TERNARY)})"
+        elif node.op == "in_map" and "dyn" in (needle.type.kind, haystack.type.params[0].kind):
+            call = f"cel.has_key({self.text(haystack, _TERNARY)}, {self.text(needle, _TERNARY)})"
+        if call:
+            return (f"not {call}", _NOT) if negated else (call, _ATOM)
+        if constant:
+            members = tuple(haystack.value)  # type: ignore[union-attr]
             if all(
                 isinstance(m, str | bytes | int | float) and not isinstance(m, bool)
                 for m in members
             ):
                 container = self._constants.member_set(members)
             else:
-                container = _literal(haystack.value)
+                container = _literal(haystack.value)  # type: ignore[union-attr]
         else:
             container = self.text(haystack, _COMPARE + 1)
         return f"{self.text(needle, _COMPARE + 1)} {word} {container}", _COMPARE
 
 
+_AGGREGATES = frozenset({"list", "map", "dyn"})
+_INEXACT = frozenset({"double", "dyn", "list", "map"})
+# Overloads whose Python never raises EvaluationError (given operands that do not).
+_CANNOT_FAIL = frozenset(
+    {
+        *_COMPARISONS,
+        "not",
+        "in_list",
+        "in_map",
+        "contains",
+        "starts_with",
+        "ends_with",
+        "size",
+        "matches_constant",
+        "double_add",
+        "double_sub",
+        "double_mul",
+        "double_div",
+        "double_neg",
+        "concat",
+        "list_concat",
+        "to_bytes",
+        "identity",
+        "is_email",
+        "is_hostname",
+        "is_ip",
+        "is_ip_prefix",
+        "is_ip_prefix_strict",
+        "is_host_and_port",
+        "is_uri",
+        "is_uri_ref",
+        "is_nan",
+        "is_inf",
+        "unique",
+    }
+)
+
+
+_ORDERINGS = {
+    "lt": "cel.less",
+    "le": "cel.less_equal",
+    "gt": "cel.greater",
+    "ge": "cel.greater_equal",
+}
+
+
+def _mixes_numbers(needle: ir.CelType, members: list[Any]) -> bool:
+    """An int against a double member, or a double against an int: CEL compares them as
+    doubles, a Python set exactly."""
+    if needle.kind == "double":
+        return any(isinstance(m, int) and not isinstance(m, bool) for m in members)
+    return needle.kind in ("int", "uint") and any(isinstance(m, float) for m in members)
+
+
+def _item_kind(type_: ir.CelType) -> str:
+    return type_.params[0].kind if type_.kind == "list" else "dyn"
+
+
+def _children(node: Node) -> tuple[Node, ...]:
+    if isinstance(node, ir.Select | ir.Has):
+        return (node.operand,)
+    if isinstance(node, ir.Op | ir.And | ir.Or):
+        return node.args
+    if isinstance(node, ir.Cond):
+        return (node.test, node.then, node.otherwise)
+    if isinstance(node, ir.ListLit):
+        return node.items
+    if isinstance(node, ir.MapLit):
+        return tuple(part for pair in node.pairs for part in pair)
+    if isinstance(node, ir.Comprehension):
+        return (node.range, node.body) + ((node.filter,) if node.filter is not None else ())
+    return ()
+
+
+def _references(node: Node) -> set[str]:
+    names = {node.name} if isinstance(node, ir.Ref) else set()
+    for child in _children(node):
+        names |= _references(child)
+    return names
+
+
+def _can_fail(node: Node) -> bool:
+    """Whether evaluating `node` can raise EvaluationError (conservatively: yes unless known)."""
+    if isinstance(node, ir.Op):
+        safe = node.op in _CANNOT_FAIL or (
+            node.op.startswith(("timestamp_part:", "duration_part:")) and len(node.args) == 1
+        )
+        if node.op == "to_double":
+            safe = node.args[0].type.kind in ("int", "uint", "double")
+        elif node.op == "to_string":
+            safe = node.args[0].type.kind not in ("bytes", "dyn")
+        if not safe:
+            return True
+    elif isinstance(node, ir.MapLit) and not all(isinstance(k, ir.Const) for k, _ in node.pairs):
+        return True
+    return any(_can_fail(child) for child in _children(node))
+
+
 def _attribute(operand: str, field: str) -> str:
     if keyword.iskeyword(field):
-        return f"getattr({operand}, {field!r})"
+        return f"getattr({operand}, {pyrepr(field)})"
     return f"{operand}.{field}"
 
 
@@ -280,6 +469,8 @@ def _literal(value: Any) -> str:
             return 'float("inf")' if value > 0 else '-float("inf")'
     if isinstance(value, list):
         return "[" + ", ".join(_literal(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_literal(k)}: {_literal(v)}" for k, v in value.items()) + "}"
     if isinstance(value, str | bytes | bool | int | float):
         return pyrepr(value)
     return repr(value)

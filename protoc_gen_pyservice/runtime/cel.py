@@ -15,13 +15,17 @@ argument.
 from __future__ import annotations
 
 import datetime
+import decimal
+import functools
 import ipaddress
 import math
+import operator
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import re2
+from protoc_gen_pyservice.runtime import uri
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
@@ -30,7 +34,8 @@ _NANOS = 1_000_000_000
 # Timestamps span 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z.
 _TIMESTAMP_MIN = -62_135_596_800 * _NANOS
 _TIMESTAMP_MAX = 253_402_300_799 * _NANOS + _NANOS - 1
-# Durations are int64 nanoseconds, about 292 years either way.
+# Durations are int64 nanoseconds, about 292 years either way (cel-go's range; the spec's).
+_DURATION_MIN = INT64_MIN
 _DURATION_MAX = INT64_MAX
 
 
@@ -83,6 +88,8 @@ def int_modulo(left: int, right: int) -> int:
     """CEL's int modulus: the sign of the dividend."""
     if right == 0:
         raise EvaluationError("modulus by zero")
+    if left == INT64_MIN and right == -1:
+        raise EvaluationError("int64 overflow")  # as the quotient would
     remainder = abs(left) % abs(right)
     return -remainder if left < 0 else remainder
 
@@ -112,7 +119,7 @@ def double_divide(left: float, right: float) -> float:
 
 
 def duration(nanos: int) -> Duration:
-    if -_DURATION_MAX <= nanos <= _DURATION_MAX:
+    if _DURATION_MIN <= nanos <= _DURATION_MAX:
         return Duration(nanos)
     raise EvaluationError("duration out of range")
 
@@ -140,22 +147,23 @@ def now() -> Timestamp:
     return Timestamp(time.time_ns())
 
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(h|ms|us|µs|ns|m|s)")
+_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(h|ms|us|\u00b5s|\u03bcs|ns|m|s)")
 _DURATION_UNITS = {
     "h": 3600 * _NANOS,
     "m": 60 * _NANOS,
     "s": _NANOS,
     "ms": 1_000_000,
     "us": 1_000,
-    "µs": 1_000,
+    "\u00b5s": 1_000,  # micro sign
+    "\u03bcs": 1_000,  # Greek mu: Go takes both
     "ns": 1,
 }
 
 
 def parse_duration(text: str) -> Duration:
-    """`duration("1h30m")`: Go's duration syntax, which CEL uses."""
+    """`duration("1h30m")`: Go's duration syntax (one optional sign), which CEL uses."""
     sign = -1 if text.startswith("-") else 1
-    body = text.lstrip("+-")
+    body = text[1:] if text[:1] in ("+", "-") else text
     if body == "0":
         return Duration(0)
     position = 0
@@ -176,8 +184,11 @@ def parse_duration(text: str) -> Duration:
     return duration(sign * total)
 
 
+# ASCII digits only (Python's \d takes any script's); fractions past nanoseconds are cut off,
+# as Go's time.Parse does.
 _TIMESTAMP_TEXT = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})"
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]+))?"
+    r"([Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
 )
 
 
@@ -205,7 +216,7 @@ def parse_timestamp(text: str) -> Timestamp:
         offset = sign * (int(zone[1:3]) * 3600 + int(zone[4:6]) * 60)
     epoch = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
     seconds = (moment - epoch) // datetime.timedelta(seconds=1) - offset
-    nanos = int((fraction or "0").ljust(9, "0"))
+    nanos = int((fraction or "0")[:9].ljust(9, "0"))
     return timestamp(seconds * _NANOS + nanos)
 
 
@@ -231,12 +242,18 @@ def format_timestamp(value: int) -> str:
     return text + "Z"
 
 
-def timestamp_part(value: int, part: str) -> int:
-    """getFullYear() and friends, in UTC."""
+def timestamp_part(value: int, part: str, zone: str = "UTC") -> int:
+    """getFullYear() and friends, in UTC or in `zone`: a fixed offset such as "+05:30" or an
+    IANA time zone name such as "Europe/Paris"."""
     seconds, nanos = divmod(value, _NANOS)
     moment = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC) + datetime.timedelta(
         seconds=seconds
     )
+    if zone != "UTC":
+        try:
+            moment = moment.astimezone(_time_zone(zone))
+        except OverflowError:
+            raise EvaluationError("timestamp out of range in time zone " + zone) from None
     parts = {
         "getFullYear": moment.year,
         "getMonth": moment.month - 1,
@@ -250,6 +267,25 @@ def timestamp_part(value: int, part: str) -> int:
         "getMilliseconds": nanos // 1_000_000,
     }
     return parts[part]
+
+
+_FIXED_ZONE = re.compile(r"([+-])([0-9]{2}):([0-9]{2})")
+
+
+def _time_zone(name: str) -> datetime.tzinfo:
+    fixed = _FIXED_ZONE.fullmatch(name)
+    if fixed is not None:
+        sign, hours, minutes = fixed.groups()
+        offset = datetime.timedelta(hours=int(hours), minutes=int(minutes))
+        if offset >= datetime.timedelta(days=1):
+            raise EvaluationError(f"invalid time zone {name!r}")
+        return datetime.timezone(-offset if sign == "-" else offset)
+    import zoneinfo
+
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (ValueError, zoneinfo.ZoneInfoNotFoundError):
+        raise EvaluationError(f"unknown time zone {name!r}") from None
 
 
 def duration_part(value: int, part: str) -> int:
@@ -280,20 +316,28 @@ def to_int(value: Any) -> int:
     if isinstance(value, float):
         if math.isnan(value) or math.isinf(value):
             raise EvaluationError("double out of int64 range")
-        # int64 range in doubles: [-2^63, 2^63), since 2^63 - 1 is not a double.
-        if not -(2.0**63) <= value < 2.0**63:
+        # Both ends open, as in cel-go and cel-cpp: 2^63 - 1 is no double, and -2^63 is taken
+        # as out of range too.
+        if not -(2.0**63) < value < 2.0**63:
             raise EvaluationError("double out of int64 range")
         return int(value)
     if isinstance(value, str):
-        try:
-            return int64(int(value, 10)) if value.strip() == value else _bad_int(value)
-        except ValueError:
-            raise EvaluationError(f"cannot convert {value!r} to int") from None
+        if _INT_TEXT.fullmatch(value) is None:
+            raise EvaluationError(f"cannot convert {value!r} to int")
+        return int64(int(value, 10))
     raise EvaluationError(f"no such overload: int({type(value).__name__})")
 
 
-def _bad_int(value: str) -> int:
-    raise EvaluationError(f"cannot convert {value!r} to int")
+# What Go's strconv accepts (cel-go): ASCII digits, no spaces or underscores, which Python's
+# int() and float() would take.
+_INT_TEXT = re.compile(r"[+-]?[0-9]+")
+_UINT_TEXT = re.compile(r"[0-9]+")
+_DOUBLE_TEXT = re.compile(
+    r"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|inf|infinity|nan)", re.IGNORECASE
+)
+_HEX_DOUBLE_TEXT = re.compile(
+    r"[+-]?0x(?:[0-9a-f]+\.?[0-9a-f]*|\.[0-9a-f]+)p[+-]?[0-9]+", re.IGNORECASE
+)
 
 
 def to_uint(value: Any) -> int:
@@ -306,7 +350,7 @@ def to_uint(value: Any) -> int:
             raise EvaluationError("double out of uint64 range")
         return int(value)
     if isinstance(value, str):
-        if not value.isdigit() or not value.isascii():
+        if _UINT_TEXT.fullmatch(value) is None:
             raise EvaluationError(f"cannot convert {value!r} to uint")
         return uint64(int(value))
     raise EvaluationError(f"no such overload: uint({type(value).__name__})")
@@ -318,10 +362,11 @@ def to_double(value: Any) -> float:
     if isinstance(value, int | float):
         return float(value)
     if isinstance(value, str):
-        try:
+        if _DOUBLE_TEXT.fullmatch(value) is not None:
             return float(value)
-        except ValueError:
-            raise EvaluationError(f"cannot convert {value!r} to double") from None
+        if _HEX_DOUBLE_TEXT.fullmatch(value) is not None:
+            return float.fromhex(value)
+        raise EvaluationError(f"cannot convert {value!r} to double")
     raise EvaluationError(f"no such overload: double({type(value).__name__})")
 
 
@@ -355,20 +400,47 @@ def to_bytes(value: Any) -> bytes:
 
 
 def format_double(value: float) -> str:
-    """A double as CEL's string() writes it (Go's strconv 'g'-style shortest form)."""
+    """A double as CEL's string() writes it: Go's strconv.FormatFloat(value, 'g', -1, 64), the
+    shortest digits that read back, with an exponent from 1e+06 and below 1e-04."""
     if math.isnan(value):
         return "NaN"
     if math.isinf(value):
         return "+Inf" if value > 0 else "-Inf"
-    if value == int(value) and abs(value) < 1e21:
-        return str(int(value))
-    text = repr(value)
-    if "e" in text:
-        mantissa, exponent = text.split("e")
-        sign = exponent[0] if exponent[0] in "+-" else "+"
-        digits = exponent.lstrip("+-").rjust(2, "0")
-        text = f"{mantissa}e{sign}{digits}"
-    return text
+    sign, digits, point = _shortest_digits(value)
+    exponent = point - 1
+    if exponent < -4 or exponent >= 6:
+        mantissa = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
+        return f"{sign}{mantissa}e{'-' if exponent < 0 else '+'}{abs(exponent):02d}"
+    return sign + _fixed(digits, point)
+
+
+def _format_fixed_shortest(value: float) -> str:
+    """Go's strconv.FormatFloat(value, 'f', -1, 64): the shortest digits, never an exponent
+    (string.format's %s and %d of a double, as cel-go writes them)."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    sign, digits, point = _shortest_digits(value)
+    return sign + _fixed(digits, point)
+
+
+def _shortest_digits(value: float) -> tuple[str, str, int]:
+    """(sign, significant digits, position of the decimal point) of repr(value)."""
+    parsed = decimal.Decimal(repr(value)).as_tuple()
+    digits = "".join(map(str, parsed.digits)).lstrip("0") or "0"
+    exponent = int(parsed.exponent) + len(parsed.digits) - len(digits)
+    trimmed = digits.rstrip("0") or "0"
+    point = len(digits) + exponent if digits != "0" else 1
+    return ("-" if parsed.sign else ""), trimmed, point
+
+
+def _fixed(digits: str, point: int) -> str:
+    if point <= 0:
+        return "0." + "0" * -point + digits
+    if point >= len(digits):
+        return digits + "0" * (point - len(digits))
+    return digits[:point] + "." + digits[point:]
 
 
 # Collections.
@@ -386,7 +458,7 @@ def index_list(values: Sequence[Any], index: Any) -> Any:
 
 def index_map(values: Mapping[Any, Any], key: Any) -> Any:
     """`m[k]`: an error when the key is absent (protobuf maps would insert it)."""
-    if key in values and not _bool_int_confusion(values, key):
+    if has_key(values, key):
         return values[key]
     raise EvaluationError("no such key")
 
@@ -419,13 +491,140 @@ def unique(values: Iterable[Any]) -> bool:
 
 
 def exists_one(values: Iterable[Any], test: Callable[[Any], bool]) -> bool:
-    count = 0
-    for value in values:
-        if test(value):
-            count += 1
-            if count > 1:
+    """exists_one(): true for exactly one item; every item is tested, since an error from any
+    of them is the macro's error."""
+    return sum(1 for value in values if test(value)) == 1
+
+
+# CEL's && and || are commutative: a false (&&) or true (||) operand decides the result even
+# when another operand is an error. The generated code puts operands that cannot fail first
+# and passes those that can here, each as a function, when more than one can.
+
+
+def logical_and(*operands: Callable[[], bool]) -> bool:
+    error: EvaluationError | None = None
+    for operand in operands:
+        try:
+            if not operand():
                 return False
-    return count == 1
+        except EvaluationError as raised:
+            error = error or raised
+    if error is not None:
+        raise error
+    return True
+
+
+def logical_or(*operands: Callable[[], bool]) -> bool:
+    error: EvaluationError | None = None
+    for operand in operands:
+        try:
+            if operand():
+                return True
+        except EvaluationError as raised:
+            error = error or raised
+    if error is not None:
+        raise error
+    return False
+
+
+def all_of(values: Iterable[Any], test: Callable[[Any], bool]) -> bool:
+    """all() whose predicate can fail: a false item decides it over an error from another."""
+    return logical_and(*(functools.partial(test, value) for value in values))
+
+
+def any_of(values: Iterable[Any], test: Callable[[Any], bool]) -> bool:
+    """exists() whose predicate can fail: a true item decides it over an error from another."""
+    return logical_or(*(functools.partial(test, value) for value in values))
+
+
+def fail(message: str) -> NoReturn:
+    """A part of an expression that is an error whatever the input (`1 / 0`), where the rest
+    can still decide the result (`x || 1 / 0 == 1`)."""
+    raise EvaluationError(message)
+
+
+def equal(left: Any, right: Any) -> bool:
+    """CEL's ==: numbers of any kind compare by value (NaN equals nothing), lists item by
+    item and maps key by key, and values of different types are unequal (Python takes True
+    for 1 and an item for itself, NaN included)."""
+    if isinstance(left, bool) or isinstance(right, bool):
+        return type(left) is type(right) and left == right
+    if isinstance(left, Duration | Timestamp) or isinstance(right, Duration | Timestamp):
+        return type(left) is type(right) and int(left) == int(right)
+    if isinstance(left, int | float) and isinstance(right, int | float):
+        return bool(_as_doubles(left, right, operator.eq))
+    if isinstance(left, str | bytes) or isinstance(right, str | bytes):
+        return type(left) is type(right) and left == right
+    if isinstance(left, Mapping) and isinstance(right, Mapping):
+        if len(left) != len(right):
+            return False
+        for key, item in left.items():
+            if not has_key(right, key) or not equal(item, index_map(right, key)):
+                return False
+        return True
+    if isinstance(left, Sequence) and isinstance(right, Sequence):
+        return len(left) == len(right) and all(map(equal, left, right))
+    return bool(left == right)
+
+
+def _as_doubles(left: Any, right: Any, compare: Callable[[Any, Any], Any]) -> Any:
+    """An int or uint against a double compares as two doubles, as in cel-go and cel-cpp
+    ("one continuous number line"); two integers compare exactly."""
+    if isinstance(left, float) != isinstance(right, float):
+        return compare(float(left), float(right))
+    return compare(left, right)
+
+
+def _ordered(left: Any, right: Any, compare: Callable[[Any, Any], Any]) -> bool:
+    """<, <=, > or >= of two dyn values: numbers of any kind, or two of one ordered type."""
+    kinds = (_order_kind(left), _order_kind(right))
+    if kinds[0] != kinds[1] or kinds[0] is None:
+        raise EvaluationError("no matching overload for an ordering")
+    return bool(_as_doubles(left, right, compare))
+
+
+def _order_kind(value: Any) -> type | None:
+    if isinstance(value, bool | Duration | Timestamp | str | bytes):
+        return type(value)
+    return float if isinstance(value, int | float) else None
+
+
+def less(left: Any, right: Any) -> bool:
+    return _ordered(left, right, operator.lt)
+
+
+def less_equal(left: Any, right: Any) -> bool:
+    return _ordered(left, right, operator.le)
+
+
+def greater(left: Any, right: Any) -> bool:
+    return _ordered(left, right, operator.gt)
+
+
+def greater_equal(left: Any, right: Any) -> bool:
+    return _ordered(left, right, operator.ge)
+
+
+def in_list(item: Any, values: Iterable[Any]) -> bool:
+    """`item in list` by CEL's ==."""
+    return any(equal(item, value) for value in values)
+
+
+def has_key(values: Mapping[Any, Any], key: Any) -> bool:
+    """`key in map`, keeping true and 1 apart."""
+    return key in values and not _bool_int_confusion(values, key)
+
+
+def make_map(pairs: Iterable[tuple[Any, Any]]) -> dict[Any, Any]:
+    """A map literal whose keys are known only at run time: a repeated key is an error."""
+    made: dict[Any, Any] = {}
+    for key, value in pairs:
+        if isinstance(key, float | bytes) or not isinstance(key, int | str):
+            raise EvaluationError(f"invalid map key type {type(key).__name__}")
+        if key in made:
+            raise EvaluationError(f"duplicate map key {_format_s(key)}")
+        made[key] = value
+    return made
 
 
 # Strings.
@@ -498,53 +697,67 @@ def format_text(template: str, arguments: Sequence[Any]) -> str:
 
 
 def _format_one(verb: str, value: Any, precision: int | None) -> str:
+    # cel-go's rules (the conformance suite's): %d, %f and %e take any number, %x integers,
+    # strings and bytes, %o integers, %b integers and bools; a duration or timestamp (int
+    # subclasses here) is none of these.
+    number = _plain_number(value)
     if verb == "s":
         return _format_s(value)
     if verb == "d":
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise EvaluationError("format: %d needs an integer")
-        if isinstance(value, float):
-            if math.isnan(value) or math.isinf(value):
-                return format_double(value)
-            raise EvaluationError("format: %d needs an integer")
-        return str(int(value))
+        if number is None:
+            raise EvaluationError("format: %d needs a number")
+        return _format_fixed_shortest(number) if isinstance(number, float) else str(number)
     if verb in "fe":
-        if isinstance(value, bool) or not isinstance(value, int | float):
+        if number is None:
             raise EvaluationError(f"format: %{verb} needs a number")
-        number = float(value)
-        if math.isnan(number) or math.isinf(number):
-            return format_double(number)
+        as_double = float(number)
+        if math.isnan(as_double) or math.isinf(as_double):
+            return _format_fixed_shortest(as_double)
         digits = 6 if precision is None else precision
-        return f"{number:.{digits}{verb}}"
+        return f"{as_double:.{digits}{verb}}"
     if verb in "xX":
         if isinstance(value, str | bytes):
-            data = value.encode() if isinstance(value, str) else value
-            text = data.hex()
-        elif isinstance(value, int) and not isinstance(value, bool):
-            text = format(int(value), "x") if value >= 0 else "-" + format(-int(value), "x")
+            text = (value.encode() if isinstance(value, str) else value).hex()
+        elif isinstance(number, int):
+            text = format(number, "x") if number >= 0 else "-" + format(-number, "x")
         else:
             raise EvaluationError(f"format: %{verb} needs an integer, string or bytes")
         return text.upper() if verb == "X" else text
     if verb in "ob":
-        if isinstance(value, bool) or not isinstance(value, int):
+        if verb == "b" and isinstance(value, bool):
+            return "1" if value else "0"
+        if not isinstance(number, int):
             raise EvaluationError(f"format: %{verb} needs an integer")
-        sign = "-" if value < 0 else ""
-        return sign + format(abs(int(value)), verb)
+        return ("-" if number < 0 else "") + format(abs(number), verb)
     raise EvaluationError(f"format: unknown verb %{verb}")
 
 
+def _plain_number(value: Any) -> int | float | None:
+    if isinstance(value, bool | Duration | Timestamp):
+        return None
+    if isinstance(value, int):
+        return int(value)
+    return value if isinstance(value, float) else None
+
+
 def _format_s(value: Any) -> str:
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_format_s(item) for item in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{_format_s(k)}: {_format_s(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, str):
+        return value
     if value is None:
         return "null"
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     if isinstance(value, float):
-        return format_double(value)
-    return to_string(value) if isinstance(value, str | int | bool) else str(value)
+        return _format_fixed_shortest(value)
+    if isinstance(value, int):
+        return to_string(value)
+    if isinstance(value, Mapping):
+        # Sorted by the keys' text, as cel-go writes maps: a stable message whatever the order.
+        entries = sorted((_format_s(key), _format_s(item)) for key, item in value.items())
+        return "{" + ", ".join(f"{key}: {item}" for key, item in entries) + "}"
+    if isinstance(value, Sequence):
+        return "[" + ", ".join(_format_s(item) for item in value) + "]"
+    raise EvaluationError(f"format: %s cannot write a {type(value).__name__}")
 
 
 # protovalidate's functions.
@@ -672,6 +885,12 @@ def is_inf(value: float, sign: int = 0) -> bool:
     if not math.isinf(value):
         return False
     return sign == 0 or (sign > 0) == (value > 0)
+
+
+# protovalidate's isUri() and isUriRef(): RFC 3986, as the uri and uri_ref rules check it.
+# RFC 3986 as written (protovalidate's definition), stricter than protoc-gen-validate's.
+is_uri = uri.is_uri
+is_uri_ref = uri.is_uri_ref
 
 
 def get_field(message: Any, name: str) -> Any:
