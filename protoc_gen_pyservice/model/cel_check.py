@@ -10,8 +10,8 @@ rule such as `uint(this.size()) < rules.min_len ? '...'.format([rules.min_len]) 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, NamedTuple, TypeGuard
 
 from protoc_gen_pyservice.model import cel_ir as ir
 from protoc_gen_pyservice.model.cel_ir import (
@@ -87,8 +87,16 @@ def _error(message: str, type_: CelType) -> Node:
     return ir.Op("error", (ir.Const(message, STRING),), type_)
 
 
-def _is_error(node: Node) -> bool:
+def _is_error(node: Node) -> TypeGuard[ir.Op]:
+    # A TypeGuard, not a bool: `_replace` on the whole Node union costs mypy minutes.
     return isinstance(node, ir.Op) and node.op == "error"
+
+
+def _first_error(nodes: Iterable[Node]) -> ir.Op | None:
+    for node in nodes:
+        if _is_error(node):
+            return node
+    return None
 
 
 def constant_value(value: Any, type_: CelType) -> ir.Const:
@@ -130,9 +138,11 @@ class _Checker:
         if not _assignable(then.type, otherwise.type):
             raise CelCompileError(f"?: branches have types {then.type} and {otherwise.type}")
         if isinstance(test, ir.Const):
-            return then if test.value else otherwise
-        if _is_error(test):
-            return test._replace(type=_join(then.type, otherwise.type))
+            if test.value:
+                return then
+            return otherwise
+        if isinstance(test, ir.Op) and test.op == "error":
+            return ir.Op(test.op, test.args, _join(then.type, otherwise.type), test.constant)
         return ir.Cond(test, then, otherwise, _join(then.type, otherwise.type))
 
     def _conditionalor(self, tree: Any) -> Node:
@@ -148,13 +158,14 @@ class _Checker:
         self._want(left, BOOL, operator)
         self._want(right, BOOL, operator)
         absorbing = operator == "||"  # true absorbs ||, false absorbs &&
-        for side, other in ((left, right), (right, left)):
-            if isinstance(side, ir.Const):
-                # CEL's logic is commutative: a constant absorbing value wins even over an
-                # error on the other side; the neutral value leaves the other side alone.
-                return side if side.value is absorbing else other
+        # CEL's logic is commutative: a constant absorbing value wins even over an error on
+        # the other side; the neutral value leaves the other side alone.
+        if isinstance(left, ir.Const):
+            return left if left.value is absorbing else right
+        if isinstance(right, ir.Const):
+            return right if right.value is absorbing else left
         parts: list[Node] = []
-        node_type = ir.Or if absorbing else ir.And
+        node_type: type[ir.Or] | type[ir.And] = ir.Or if absorbing else ir.And
         for side in (left, right):
             parts += side.args if isinstance(side, node_type) else [side]
         return node_type(tuple(parts))
@@ -312,7 +323,7 @@ class _Checker:
         items = self._arguments(tree.children[0] if tree.children else None)
         item_type = _join_all([item.type for item in items])
         node_type = ir.list_of(item_type)
-        failing = next((item for item in items if _is_error(item)), None)
+        failing = _first_error(items)
         if failing is not None:
             return failing._replace(type=node_type)
         if all(isinstance(item, ir.Const) for item in items):
@@ -330,7 +341,7 @@ class _Checker:
         key_type = _join_all([key.type for key, _ in pairs])
         value_type = _join_all([value.type for _, value in pairs])
         node_type = ir.map_of(key_type, value_type)
-        failing = next((part for pair in pairs for part in pair if _is_error(part)), None)
+        failing = _first_error(part for pair in pairs for part in pair)
         if failing is not None:
             return failing._replace(type=node_type)
         if all(isinstance(k, ir.Const) for k, _ in pairs):
@@ -437,7 +448,9 @@ class _Checker:
     def _macro(self, name: str, target_tree: Any, argument_tree: Any) -> Node:
         target = self.visit(target_tree)
         result = self._comprehension(name, target, argument_tree)
-        return target._replace(type=result.type) if _is_error(target) else result
+        if _is_error(target):
+            return target._replace(type=result.type)
+        return result
 
     def _comprehension(self, name: str, target: Node, argument_tree: Any) -> Node:
         arguments = argument_tree.children if argument_tree is not None else []
@@ -523,7 +536,7 @@ class _Checker:
     # Folding.
 
     def _fold(self, op: str, args: tuple[Node, ...], result: CelType) -> Node:
-        failing = next((arg for arg in args if _is_error(arg)), None)
+        failing = _first_error(args)
         if failing is not None:
             return failing._replace(type=result)
         if op == "to_uint" and isinstance(args[0], ir.Op) and args[0].op == "size":
