@@ -545,7 +545,10 @@ def _fill_path(target: Any, descriptor: Any, path: str) -> None:
             if current is None:
                 return
             if name.startswith("["):
-                field = current.file.pool.FindExtensionByName(name[1:-1])
+                try:
+                    field = current.file.pool.FindExtensionByName(name[1:-1])
+                except KeyError:  # an extension this process never imported: path ends here
+                    return
             else:
                 field = current.fields_by_name.get(name)
             if field is None and name in current.oneofs_by_name:
