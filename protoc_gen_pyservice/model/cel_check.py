@@ -77,7 +77,7 @@ def compile_expression(
     checker = _Checker(variables, fields_of, pattern)
     node = checker.visit(parse(text))
     if _is_error(node):
-        raise CelCompileError(f"fails for every input: {node.args[0].value}")  # type: ignore[union-attr]
+        raise CelCompileError(f"fails for every input: {node.args[0].value}")  # type: ignore[attr-defined]
     return node
 
 
@@ -327,7 +327,7 @@ class _Checker:
         if failing is not None:
             return failing._replace(type=node_type)
         if all(isinstance(item, ir.Const) for item in items):
-            return ir.Const([item.value for item in items], node_type)  # type: ignore[union-attr]
+            return ir.Const([item.value for item in items], node_type)  # type: ignore[attr-defined]
         return ir.ListLit(tuple(items), node_type)
 
     def _map_lit(self, tree: Any) -> Node:
@@ -345,7 +345,7 @@ class _Checker:
         if failing is not None:
             return failing._replace(type=node_type)
         if all(isinstance(k, ir.Const) for k, _ in pairs):
-            keys = [(k.type.kind, k.value) for k, _ in pairs]  # type: ignore[union-attr]
+            keys = [(k.type.kind, k.value) for k, _ in pairs]  # type: ignore[attr-defined]
             if any(
                 isinstance(key, float | bytes) or not isinstance(key, int | str) for _, key in keys
             ):
@@ -356,7 +356,7 @@ class _Checker:
                 # 1, 1u and true are three keys in CEL and one in a Python dict.
                 raise CelCompileError("map keys of different types that are equal in Python")
             if all(isinstance(v, ir.Const) for _, v in pairs):
-                return ir.Const({k.value: v.value for k, v in pairs}, node_type)  # type: ignore[union-attr]
+                return ir.Const({k.value: v.value for k, v in pairs}, node_type)  # type: ignore[attr-defined]
         return ir.MapLit(tuple(pairs), node_type)
 
     def _member_index(self, tree: Any) -> Node:
@@ -544,7 +544,7 @@ class _Checker:
         if op == "type_of":
             return ir.Const(_type_name(args[0].type), TYPE)
         if all(isinstance(arg, ir.Const) for arg in args) and op in FOLDABLE:
-            values = [arg.value for arg in args]  # type: ignore[union-attr]
+            values = [arg.value for arg in args]  # type: ignore[attr-defined]
             try:
                 value = FOLDABLE[op](*values)
             except cel.EvaluationError as error:

@@ -131,14 +131,15 @@ def constants(node: Node) -> Iterator[Any]:
 
 
 def _children(node: Node) -> Iterator[Node]:
-    for value in node:
+    parts: tuple[Any, ...] = node  # type: ignore[assignment]  # every node is a NamedTuple
+    for value in parts:
         if isinstance(value, ir.CelType) or not isinstance(value, tuple):
             continue
         if hasattr(value, "type"):
-            yield value  # type: ignore[misc]
+            yield value
             continue
         for item in value:
             if isinstance(item, tuple) and hasattr(item, "type"):
-                yield item  # type: ignore[misc]
+                yield item
             elif isinstance(item, tuple):  # a map literal's (key, value) pair
                 yield from (pair for pair in item if hasattr(pair, "type"))

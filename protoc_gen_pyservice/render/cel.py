@@ -149,6 +149,7 @@ class _Printer:
             return "{" + pairs + "}", _ATOM
         if isinstance(node, ir.Comprehension):
             return self._comprehension(node)
+        assert isinstance(node, ir.Op), node
         return self._op(node)
 
     def _select(self, node: ir.Select) -> str:
@@ -299,7 +300,7 @@ class _Printer:
         if op == "identity":
             return self._node(args[0])
         if op == "error":
-            return f"cel.fail({_literal(args[0].value)})", _ATOM  # type: ignore[union-attr]
+            return f"cel.fail({_literal(args[0].value)})", _ATOM  # type: ignore[attr-defined]
         if op.startswith(("timestamp_part:", "duration_part:")):
             kind, part = op.split(":")
             zone = "".join(f", {self.text(arg, _TERNARY)}" for arg in args[1:])
@@ -329,7 +330,7 @@ class _Printer:
         if node.op == "in_list" and (
             needle.type.kind in _AGGREGATES
             or (not constant and {needle.type.kind, _item_kind(haystack.type)} & _INEXACT)
-            or (constant and _mixes_numbers(needle.type, haystack.value))  # type: ignore[union-attr]
+            or (constant and _mixes_numbers(needle.type, haystack.value))  # type: ignore[attr-defined]
         ):
             # Python's `in` takes an item for itself (NaN too) and True for 1.
             call = f"cel.in_list({self.text(needle, _TERNARY)}, {self.text(haystack, _TERNARY)})"
@@ -338,14 +339,14 @@ class _Printer:
         if call:
             return (f"not {call}", _NOT) if negated else (call, _ATOM)
         if constant:
-            members = tuple(haystack.value)  # type: ignore[union-attr]
+            members = tuple(haystack.value)  # type: ignore[attr-defined]
             if all(
                 isinstance(m, str | bytes | int | float) and not isinstance(m, bool)
                 for m in members
             ):
                 container = self._constants.member_set(members)
             else:
-                container = _literal(haystack.value)  # type: ignore[union-attr]
+                container = _literal(haystack.value)  # type: ignore[attr-defined]
         else:
             container = self.text(haystack, _COMPARE + 1)
         return f"{self.text(needle, _COMPARE + 1)} {word} {container}", _COMPARE
