@@ -81,12 +81,19 @@ class MessageView:
         return name in self._values and value not in (None, "", b"", 0, False, [], {})
 
 
+def walk(node: Node) -> Iterator[Node]:
+    """`node` and every node inside it, parents first."""
+    pending = [node]
+    while pending:
+        current = pending.pop(0)
+        yield current
+        pending += list(_children(current))
+
+
 def fields_read(node: Node) -> list[str]:
     """The fields of `this` an expression on a message reads, in order of first use."""
     found: list[str] = []
-    stack = [node]
-    while stack:
-        current = stack.pop(0)
+    for current in walk(node):
         if (
             isinstance(current, ir.Select | ir.Has)
             and isinstance(current.operand, ir.Ref)
@@ -94,7 +101,6 @@ def fields_read(node: Node) -> list[str]:
             and current.field not in found
         ):
             found.append(current.field)
-        stack += list(_children(current))
     return found
 
 

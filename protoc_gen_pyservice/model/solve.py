@@ -569,16 +569,13 @@ def _cel_passes(check: Check, value: Value, family: str) -> bool | None:
 
 def _reads_clock(check: Check) -> bool:
     """Whether a compiled rule reads `now` (timestamp.lt_now, gt_now, within)."""
+    from protoc_gen_pyservice.model import cel_eval
     from protoc_gen_pyservice.model import cel_ir as ir
 
-    stack: list[Any] = [check.expression]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, ir.Ref) and node.name == "now":
-            return True
-        if isinstance(node, tuple) and not isinstance(node, ir.CelType):
-            stack += [part for part in node if isinstance(part, tuple)]
-    return False
+    assert check.expression is not None
+    return any(
+        isinstance(node, ir.Ref) and node.name == "now" for node in cel_eval.walk(check.expression)
+    )
 
 
 # Seeds for protovalidate's format functions, by the CEL overloads rules compile to.
@@ -630,18 +627,9 @@ def _cel_text_hints(expression: Any, seeds: list[str], lengths: set[int]) -> lis
             seeds.append(constant.decode("latin-1"))
         elif isinstance(constant, int) and not isinstance(constant, bool) and 0 <= constant < 300:
             lengths.update({max(0, constant + step) for step in (-1, 0, 1)})
-    stack = [expression]
-    while stack:
-        node = stack.pop()
+    for node in cel_eval.walk(expression):
         if isinstance(node, ir.Op) and node.op in _CEL_FORMAT_SEEDS:
             seeds += _CEL_FORMAT_SEEDS[node.op]
-        for part in node if isinstance(node, tuple) else ():
-            if isinstance(part, tuple) and not isinstance(part, ir.CelType):
-                stack += (
-                    [p for p in part if isinstance(p, tuple)]
-                    if not hasattr(part, "type")
-                    else [part]
-                )
     return patterns
 
 

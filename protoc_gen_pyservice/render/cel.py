@@ -155,21 +155,11 @@ class _Printer:
     def _select(self, node: ir.Select) -> str:
         operand = self.text(node.operand, _ATOM)
         field = _attribute(operand, node.field)
-        if node.type.kind in ("list", "map") and node.read != "plain":
-            # A repeated or map field of Durations, Timestamps or wrappers: each item read.
-            item = {"duration": "cel.read_duration(x)", "timestamp": "cel.read_timestamp(x)"}.get(
-                node.read, "x.value"
-            )
-            if node.type.kind == "map":
-                return f"{{k: {item} for k, x in {field}.items()}}"
-            return f"[{item} for x in {field}]"
-        if node.read == "duration":
-            return f"cel.read_duration({field})"
-        if node.read == "timestamp":
-            return f"cel.read_timestamp({field})"
-        if node.read == "wrapper":
+        if node.type.kind in ("list", "map"):
+            return read_items(field, node.read, is_map=node.type.kind == "map")
+        if node.read == "wrapper":  # an unset wrapper is CEL's null
             return f"({field}.value if {operand}.HasField({pyrepr(node.field)}) else None)"
-        return field
+        return read_value(field, node.read)
 
     def _logical(self, node: ir.And | ir.Or) -> tuple[str, int]:
         """CEL's && and || are commutative: `false && error` is false and `error || true` is
@@ -448,6 +438,28 @@ def _can_fail(node: Node) -> bool:
     elif isinstance(node, ir.MapLit) and not all(isinstance(k, ir.Const) for k, _ in node.pairs):
         return True
     return any(_can_fail(child) for child in _children(node))
+
+
+def read_value(source: str, read: str) -> str:
+    """A field's Python value (`source`) as CEL sees it: see cel_ir.Select for `read`; a
+    wrapper is read as its value (the caller knows it is set)."""
+    if read == "duration":
+        return f"cel.read_duration({source})"
+    if read == "timestamp":
+        return f"cel.read_timestamp({source})"
+    if read == "wrapper":
+        return f"{source}.value"
+    return source
+
+
+def read_items(source: str, read: str, *, is_map: bool) -> str:
+    """A repeated or map field's items as CEL values, or `source` itself when they are."""
+    if read == "plain":
+        return source
+    item = read_value("x", read)
+    if is_map:
+        return f"{{k: {item} for k, x in {source}.items()}}"
+    return f"[{item} for x in {source}]"
 
 
 def _attribute(operand: str, field: str) -> str:

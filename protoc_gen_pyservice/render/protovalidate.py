@@ -99,7 +99,7 @@ class BlockWriter:
         value = f"{field.name}_value"
         body: list[str] = []
         read = value_read(field) if not collection else "plain"
-        this = _read(source, read)
+        this = cel.read_value(source, read)
         if this != source:
             body.append(f"{value} = {this}")
             this = value
@@ -197,7 +197,7 @@ class BlockWriter:
         if rules is not None and rules.ignore is Ignore.ALWAYS:
             return []
         read = value_read(field)
-        this = _read(source, read)
+        this = cel.read_value(source, read)
         lines: list[str] = []
         if this != source and rules is not None and rules.checks:
             lines.append(f"{source}_value = {this}")
@@ -323,13 +323,7 @@ def _converted_collection(field: Field, value: str) -> str:
     """A repeated or map field's items as CEL values (Durations as durations, wrappers as
     their values), or `value` itself when they need no conversion."""
     item = field.map_entry.value if field.map_entry is not None else field
-    read = value_read(item)
-    if read == "plain":
-        return value
-    converted = _read("x", read)
-    if field.map_entry is not None:
-        return f"{{k: {converted} for k, x in {value}.items()}}"
-    return f"[{converted} for x in {value}]"
+    return cel.read_items(value, value_read(item), is_map=field.map_entry is not None)
 
 
 def _guard(condition: str, body: list[str]) -> list[str]:
@@ -338,16 +332,6 @@ def _guard(condition: str, body: list[str]) -> list[str]:
     if _lone_if(body):
         return [f"if {condition} and {body[0][3:-1]}:", *body[1:]]
     return [f"if {condition}:", *_indent(body)]
-
-
-def _read(source: str, read: str) -> str:
-    if read == "duration":
-        return f"cel.read_duration({source})"
-    if read == "timestamp":
-        return f"cel.read_timestamp({source})"
-    if read == "wrapper":
-        return f"{source}.value"
-    return source
 
 
 def _presence(field: Field, owner: str) -> str:
